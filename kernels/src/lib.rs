@@ -1,0 +1,91 @@
+//! # zeropoint-kernels
+//!
+//! The kernels behind [`zeropoint`](https://docs.rs/zeropoint): the scalar reference
+//! (the executable specification, `scalar/`) and, in one folder per instruction set, the
+//! SIMD variants that must equal it bit for bit. This crate is `no_std`, takes raw
+//! pointers and trusts its caller: use the safe crate `zeropoint`, which validates every
+//! argument once and dispatches to the best table for the CPU.
+//!
+//! ## Layout
+//! - `scalar/` — `requant.rs` (rounding, fixed-point multipliers, requantization),
+//!   `quant.rs` (element-wise quantize / dequantize / requantize tables),
+//!   `gemm.rs` (packing + microkernel), `reference.rs` (GEMM written as its definition).
+//! - one folder per ISA later (`x86_64/avx2/`, `x86_64/avx512vnni/`, `aarch64/neon/`, …)
+//!   with the same file names, so that `avx2/gemm.rs` reads beside `dotprod/gemm.rs`.
+//! - `testing/` (feature `testing`) — the one harness every variant is tested with.
+//!
+//! ## Naming grammar
+//! A microkernel is named by its path and a suffix `gemm_<a><b>_<MR>x<NR>c<KR>`:
+//! `<a><b>` the canonical operand types it multiplies (`u8i8`: A as u8, B as i8), `MR` rows
+//! and `NR` columns of the output tile it computes per call, `KR` the number of
+//! consecutive K values packed together per column (the depth of one dot-product
+//! instruction: 1 for scalar, 4 for `vpdpbusd`/`sdot`, 8 for `smmla`). For example
+//! `scalar::gemm_u8i8_4x8c1`, later `x86_64::avx512vnni::gemm_u8i8_8x16c4`. Each kernel
+//! carries this string as [`GemmKernel::name`], used in test output and benchmark ids.
+//!
+//! ## Canonical operands
+//! Every GEMM runs as u8 × i8 with i32 zero points. An i8 A is read as `A ^ 0x80`
+//! (= `A + 128` as u8) with `za + 128`; a u8 B is packed as `B ^ 0x80` (= `B − 128` as i8)
+//! with `zb − 128`. Both rewrites leave every `(A − za)` and `(B − zb)` unchanged, so the
+//! result is identical. The accumulation is then decomposed (all in wrapping i32, which is
+//! exact in Z/2^32):
+//!
+//! ```text
+//! Σ_k (a − za)(b − zb[j]) = Σ_k a·b − zb[j]·Σ_k a − za·Σ_k b + K·za·zb[j]
+//!                         = dot − zb[j]·rowsum[i] + za·(K·zb[j] − colsum[j])
+//! ```
+//! `colsum` and `K·zb − colsum` are computed when packing; `rowsum` only when some
+//! `zb[j] ≠ 0`.
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+#[cfg(any(test, feature = "std"))]
+extern crate std;
+
+mod isa;
+mod stage;
+mod table;
+
+pub mod scalar;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use isa::Isa;
+pub use scalar::requant::{QuantizedMultiplier, Scheme, SHIFT_RANGE};
+pub use stage::{DstType, OutputStage};
+pub use table::{run_gemm, ElementwiseKernels, GemmCall, GemmKernel, PackArgs, TileArgs};
+
+/// Every compiled GEMM kernel of this build, best first within each architecture.
+/// Availability on the running CPU is decided by the safe crate.
+pub const GEMM_KERNELS: &[&GemmKernel] = &[&scalar::GEMM];
+
+/// Every compiled element-wise kernel table of this build.
+pub const ELEMENTWISE_KERNELS: &[&ElementwiseKernels] = &[&scalar::ELEMENTWISE];
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{check_elementwise, gemm_sweep, skip_or_require};
+
+    #[test]
+    fn every_gemm_kernel_matches_the_reference() {
+        for k in crate::GEMM_KERNELS {
+            if skip_or_require(k.name, k.isa) {
+                continue;
+            }
+            let n = gemm_sweep(k).unwrap_or_else(|e| panic!("{e}"));
+            std::eprintln!("{}: {n} cases", k.name);
+        }
+    }
+
+    #[test]
+    fn every_elementwise_table_matches_the_reference() {
+        for t in crate::ELEMENTWISE_KERNELS {
+            if skip_or_require(t.name, t.isa) {
+                continue;
+            }
+            let n = check_elementwise(t).unwrap_or_else(|e| panic!("{e}"));
+            std::eprintln!("{}: {n} values", t.name);
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The scalar reference: portable Rust, runs on every CPU, and defines the semantics
+//! that every SIMD variant must reproduce bit for bit (SPEC.md is its prose form).
+//!
+//! - [`requant`]: rounding, quantize/dequantize of one value, fixed-point multipliers.
+//! - [`quant`]: the element-wise kernel table.
+//! - [`gemm`]: the packed-B microkernel `gemm_u8i8_4x8c1` and its packer.
+//! - [`reference`]: GEMM written as its definition, on unpacked operands.
+
+pub mod gemm;
+pub mod quant;
+pub mod reference;
+pub mod requant;
+
+pub use gemm::GEMM;
+pub use quant::ELEMENTWISE;

@@ -1,0 +1,565 @@
+//! The shared test harness: every kernel variant is checked with these functions, with
+//! exact equality against the scalar reference ([`crate::scalar::reference`] and the
+//! element-wise definitions of [`crate::scalar::requant`] / [`crate::OutputStage`]).
+//!
+//! - [`GemmCase`] + [`check_gemm`]: one GEMM through a kernel table's packer and the
+//!   driver, output written between canaries, compared element by element.
+//! - [`gemm_sweep`]: the deterministic shape sweep (m around MR, n around NR, K around
+//!   KR and unroll sizes, K large enough to wrap i32, odd strides, unaligned column
+//!   blocks, zero points at both ends, every output stage).
+//! - [`check_elementwise`]: an element-wise table against the scalar definitions.
+//! - [`skip_or_require`]: prints `skipping <name>: CPU lacks <feature>`, or fails when
+//!   `ZEROPOINT_TEST_REQUIRE` names the ISA.
+
+use std::format;
+use std::string::String;
+use std::vec;
+use std::vec::Vec;
+
+use crate::scalar::reference::{gemm_i32, RefShape};
+use crate::scalar::requant::{dequantize, quantize_f32};
+use crate::{
+    run_gemm, DstType, ElementwiseKernels, GemmCall, GemmKernel, Isa, OutputStage, PackArgs,
+    QuantizedMultiplier, Scheme,
+};
+
+/// A small deterministic generator (SplitMix64), so the sweep needs no dependency.
+#[derive(Clone, Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// A uniform value in `lo..=hi`.
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next_u64() % ((hi - lo + 1) as u64)) as i64
+    }
+    /// A byte biased towards the extremes 0x00, 0x7f, 0x80, 0xff (one in four).
+    pub fn byte(&mut self) -> u8 {
+        let r = self.next_u64();
+        if r % 4 == 0 {
+            [0x00, 0x7f, 0x80, 0xff][(r >> 8) as usize % 4]
+        } else {
+            (r >> 16) as u8
+        }
+    }
+}
+
+/// The output stage of a [`GemmCase`], owning its parameter arrays.
+#[derive(Clone, Debug)]
+pub struct StageSpec {
+    /// Destination type.
+    pub dst: DstType,
+    /// Requantization scheme (U8/I8).
+    pub scheme: Scheme,
+    /// Per-column parameters (else element 0 is used for every column).
+    pub per_channel: bool,
+    /// i32 bias per column.
+    pub bias: Option<Vec<i32>>,
+    /// f32 scales (Fp32 scheme, F32 output).
+    pub scales: Vec<f32>,
+    /// Fixed-point multipliers.
+    pub mults: Vec<QuantizedMultiplier>,
+    /// f32 bias per column (F32 output).
+    pub f32_bias: Option<Vec<f32>>,
+    /// Output zero point.
+    pub zp: i32,
+    /// Lower clamp.
+    pub qmin: i32,
+    /// Upper clamp.
+    pub qmax: i32,
+}
+
+impl StageSpec {
+    /// Plain i32 output.
+    pub fn i32(bias: Option<Vec<i32>>) -> Self {
+        StageSpec {
+            dst: DstType::I32,
+            scheme: Scheme::Fp32,
+            per_channel: false,
+            bias,
+            scales: vec![],
+            mults: vec![],
+            f32_bias: None,
+            zp: 0,
+            qmin: 0,
+            qmax: 0,
+        }
+    }
+
+    /// A random stage of the given kind over `n` columns, with parameters drawn across
+    /// their full ranges (tiny and huge multipliers, zero points at both ends, narrow clamps).
+    pub fn random(rng: &mut Rng, dst: DstType, scheme: Scheme, per_channel: bool, n: usize) -> Self {
+        let cnt = if per_channel { n } else { 1 };
+        let bias = (rng.next_u64() % 2 == 0)
+            .then(|| (0..n).map(|_| rng.next_u64() as i32 >> rng.range(0, 31)).collect());
+        let scales = (0..cnt)
+            .map(|_| {
+                let e = rng.range(-30, 4) as i32;
+                let mant = 1.0 + (rng.next_u64() % 1000) as f32 / 1000.0;
+                mant * 2f32.powi(e)
+            })
+            .collect();
+        let mults = (0..cnt)
+            .map(|_| QuantizedMultiplier {
+                m0: rng.range(1 << 30, i32::MAX as i64) as i32,
+                shift: rng.range(-31, 30) as i32,
+            })
+            .collect();
+        let f32_bias = (rng.next_u64() % 2 == 0)
+            .then(|| (0..n).map(|_| (rng.range(-1000, 1000) as f32) * 0.37).collect());
+        let (tmin, tmax) = if dst == DstType::U8 { (0, 255) } else { (-128, 127) };
+        let zp = match rng.next_u64() % 4 {
+            0 => tmin,
+            1 => tmax,
+            _ => rng.range(tmin as i64, tmax as i64) as i32,
+        };
+        let (qmin, qmax) = if rng.next_u64() % 3 == 0 {
+            let a = rng.range(tmin as i64, tmax as i64) as i32;
+            let b = rng.range(tmin as i64, tmax as i64) as i32;
+            (a.min(b), a.max(b))
+        } else {
+            (tmin, tmax)
+        };
+        StageSpec { dst, scheme, per_channel, bias, scales, mults, f32_bias, zp, qmin, qmax }
+    }
+
+    /// The raw stage pointing into `self`.
+    pub fn raw(&self) -> OutputStage {
+        let ptr_or_null = |empty: bool, p: *const u8| if empty { core::ptr::null() } else { p };
+        OutputStage {
+            dst_type: self.dst,
+            scheme: self.scheme,
+            param_stride: usize::from(self.per_channel),
+            bias: self.bias.as_ref().map_or(core::ptr::null(), |b| b.as_ptr()),
+            scale: ptr_or_null(self.scales.is_empty(), self.scales.as_ptr() as *const u8)
+                as *const f32,
+            multiplier: ptr_or_null(self.mults.is_empty(), self.mults.as_ptr() as *const u8)
+                as *const QuantizedMultiplier,
+            f32_bias: self.f32_bias.as_ref().map_or(core::ptr::null(), |b| b.as_ptr()),
+            zero_point: self.zp,
+            qmin: self.qmin,
+            qmax: self.qmax,
+        }
+    }
+}
+
+/// One GEMM test case in the caller's (not canonical) domain.
+#[derive(Clone, Debug)]
+pub struct GemmCase {
+    /// Rows.
+    pub m: usize,
+    /// Columns.
+    pub n: usize,
+    /// Depth.
+    pub k: usize,
+    /// A bytes, `m` rows of `a_stride` bytes (the first `k` used).
+    pub a: Vec<u8>,
+    /// A holds i8 (else u8).
+    pub a_i8: bool,
+    /// Bytes between rows of A (`>= k`).
+    pub a_stride: usize,
+    /// A zero point in A's own type range.
+    pub za: i32,
+    /// B bytes.
+    pub b: Vec<u8>,
+    /// B holds u8 (else i8).
+    pub b_u8: bool,
+    /// B is stored N×K (else K×N).
+    pub b_nxk: bool,
+    /// Elements between rows of B as stored.
+    pub b_stride: usize,
+    /// B zero point per column, in B's type range.
+    pub zb: Vec<i32>,
+    /// Output stage.
+    pub stage: StageSpec,
+    /// Column block to compute.
+    pub cols: (usize, usize),
+}
+
+impl GemmCase {
+    /// A random case of the given shape. `extreme` fills A and B with their type's
+    /// extremes and puts the zero points at the opposite ends (maximal |products|, so a
+    /// large K wraps i32).
+    pub fn random(rng: &mut Rng, m: usize, n: usize, k: usize, stage: StageSpec, extreme: bool) -> Self {
+        let a_i8 = rng.next_u64() % 2 == 0;
+        let b_u8 = rng.next_u64() % 2 == 0;
+        let b_nxk = rng.next_u64() % 2 == 0;
+        let a_stride = k + rng.range(0, 3) as usize;
+        let b_stride = if b_nxk { k } else { n } + rng.range(0, 2) as usize;
+        let b_rows = if b_nxk { n } else { k };
+        let (amin, amax) = if a_i8 { (-128, 127) } else { (0, 255) };
+        let (bmin, bmax) = if b_u8 { (0, 255) } else { (-128, 127) };
+        let (a, b, za, zb);
+        if extreme {
+            a = vec![amax as u8; m * a_stride];
+            b = vec![bmin as u8; b_rows * b_stride];
+            za = amin;
+            zb = vec![bmax; n];
+        } else {
+            a = (0..m * a_stride).map(|_| rng.byte()).collect();
+            b = (0..b_rows * b_stride).map(|_| rng.byte()).collect();
+            let pick = |rng: &mut Rng, lo: i32, hi: i32| match rng.next_u64() % 4 {
+                0 => lo,
+                1 => hi,
+                2 => 0.clamp(lo, hi),
+                _ => rng.range(lo as i64, hi as i64) as i32,
+            };
+            za = pick(rng, amin, amax);
+            zb = if rng.next_u64() % 3 == 0 {
+                vec![pick(rng, bmin, bmax); n]
+            } else if rng.next_u64() % 2 == 0 {
+                vec![0.clamp(bmin, bmax); n]
+            } else {
+                (0..n).map(|_| pick(rng, bmin, bmax)).collect()
+            };
+        }
+        let c0 = if n > 1 { rng.range(0, (n / 3) as i64) as usize } else { 0 };
+        let c1 = if rng.next_u64() % 2 == 0 { n } else { rng.range(c0 as i64 + 1, n as i64) as usize };
+        GemmCase { m, n, k, a, a_i8, a_stride, za, b, b_u8, b_nxk, b_stride, zb, stage, cols: (c0, c1) }
+    }
+
+    /// The expected output of the column block, computed with the reference, as bytes
+    /// (`m` rows × block width elements of the stage's type, row-major, packed).
+    pub fn expected(&self) -> Vec<u8> {
+        let (bk, bn) = if self.b_nxk { (1, self.b_stride) } else { (self.b_stride, 1) };
+        let s = RefShape { m: self.m, n: self.n, k: self.k, a_stride: self.a_stride, b_k_stride: bk, b_n_stride: bn };
+        let mut c = vec![0i32; self.m * self.n];
+        let ai: Vec<i8> = self.a.iter().map(|&x| x as i8).collect();
+        let bi: Vec<i8> = self.b.iter().map(|&x| x as i8).collect();
+        match (self.a_i8, self.b_u8) {
+            (false, false) => gemm_i32(s, &self.a, self.za, &bi, &self.zb, &mut c),
+            (false, true) => gemm_i32(s, &self.a, self.za, &self.b, &self.zb, &mut c),
+            (true, false) => gemm_i32(s, &ai, self.za, &bi, &self.zb, &mut c),
+            (true, true) => gemm_i32(s, &ai, self.za, &self.b, &self.zb, &mut c),
+        }
+        let stage = self.stage.raw();
+        let w = self.cols.1 - self.cols.0;
+        let mut out = vec![0u8; self.m * w * self.stage.dst.size()];
+        for i in 0..self.m {
+            for j in 0..w {
+                let col = self.cols.0 + j;
+                // SAFETY: the stage's arrays cover every column < n; `out` holds m·w
+                // elements of the stage's type.
+                unsafe { stage.store(c[i * self.n + col], col, out.as_mut_ptr(), i * w + j) };
+            }
+        }
+        out
+    }
+}
+
+const CANARY: u8 = 0xA5;
+
+/// Runs `case` through `kernel` (packing, driver, tiles) and compares with the
+/// reference. On mismatch returns a message naming the kernel, geometry, shape, index,
+/// reference and actual values. The destination has a row stride with a gap and
+/// canaries before, between and after the rows; a write outside the block is reported.
+///
+/// The caller checks that the CPU supports `kernel.isa`.
+pub fn check_gemm(kernel: &GemmKernel, case: &GemmCase) -> Result<(), String> {
+    assert!(kernel.isa.is_supported(), "check_gemm called for an unsupported kernel");
+    let n_pad = kernel.panels(case.n) * kernel.nr;
+    let mut packed = vec![0i8; kernel.packed_len(case.k, case.n)];
+    let mut colsum = vec![0i32; n_pad];
+    let (k_stride, n_stride) = if case.b_nxk { (1, case.b_stride) } else { (case.b_stride, 1) };
+    let pa = PackArgs {
+        src: case.b.as_ptr(),
+        k_stride,
+        n_stride,
+        k: case.k,
+        n: case.n,
+        xor: if case.b_u8 { 0x80 } else { 0 },
+        dst: packed.as_mut_ptr(),
+        colsum: colsum.as_mut_ptr(),
+    };
+    // SAFETY: the CPU supports the ISA (asserted); buffers sized by the kernel's geometry.
+    unsafe { (kernel.pack)(&pa) };
+    let zshift = if case.b_u8 { 128 } else { 0 };
+    let mut zb = vec![0i32; n_pad];
+    let mut colcorr = vec![0i32; n_pad];
+    for j in 0..case.n {
+        zb[j] = case.zb[j] - zshift;
+        colcorr[j] = (case.k as i32).wrapping_mul(zb[j]).wrapping_sub(colsum[j]);
+    }
+    let stage = case.stage.raw();
+    let esize = case.stage.dst.size();
+    let w = case.cols.1 - case.cols.0;
+    let gap = 3;
+    let stride = w + gap;
+    let lead = 16;
+    let mut dst = vec![CANARY; (lead + case.m * stride + lead) * esize];
+    let call = GemmCall {
+        a: case.a.as_ptr(),
+        a_stride: case.a_stride,
+        a_xor: if case.a_i8 { 0x80 } else { 0 },
+        za: case.za + if case.a_i8 { 128 } else { 0 },
+        m: case.m,
+        k: case.k,
+        packed: packed.as_ptr(),
+        zb: zb.as_ptr(),
+        zb_nonzero: zb.iter().any(|&z| z != 0),
+        colcorr: colcorr.as_ptr(),
+        col_begin: case.cols.0,
+        col_end: case.cols.1,
+        stage: &stage,
+        // SAFETY: `lead` elements into a buffer of lead + m·stride + lead elements.
+        dst: unsafe { dst.as_mut_ptr().add(lead * esize) },
+        dst_stride: stride,
+    };
+    // SAFETY: CPU support asserted; every pointer covers the block it describes.
+    unsafe { run_gemm(kernel, &call) };
+    let want = case.expected();
+    let fail = |what: String| {
+        Err(format!(
+            "{} (MR={} NR={} KR={}) M×N×K={}×{}×{} cols {:?} a_i8={} b_u8={} b_nxk={} za={} stage={:?}/{:?} per_channel={}: {}",
+            kernel.name, kernel.mr, kernel.nr, kernel.kr, case.m, case.n, case.k, case.cols,
+            case.a_i8, case.b_u8, case.b_nxk, case.za, case.stage.dst, case.stage.scheme,
+            case.stage.per_channel, what
+        ))
+    };
+    for i in 0..case.m {
+        for j in 0..w {
+            let got_at = (lead + i * stride + j) * esize;
+            let want_at = (i * w + j) * esize;
+            let got = &dst[got_at..got_at + esize];
+            let exp = &want[want_at..want_at + esize];
+            if got != exp {
+                return fail(format!(
+                    "mismatch at [{i}][{}]: reference {} actual {}",
+                    case.cols.0 + j,
+                    show(case.stage.dst, exp),
+                    show(case.stage.dst, got)
+                ));
+            }
+        }
+        for g in 0..gap * esize {
+            if dst[(lead + i * stride + w) * esize + g] != CANARY {
+                return fail(format!("wrote past the end of row {i}"));
+            }
+        }
+    }
+    let tail = (lead + case.m * stride) * esize;
+    if dst[..lead * esize].iter().chain(&dst[tail..]).any(|&b| b != CANARY) {
+        return fail("wrote outside the destination block".into());
+    }
+    Ok(())
+}
+
+fn show(t: DstType, bytes: &[u8]) -> String {
+    match t {
+        DstType::U8 => format!("{}", bytes[0]),
+        DstType::I8 => format!("{}", bytes[0] as i8),
+        DstType::I32 => format!("{}", i32::from_le_bytes(bytes.try_into().unwrap())),
+        DstType::F32 => {
+            let v = f32::from_le_bytes(bytes.try_into().unwrap());
+            format!("{v:e} ({:#010x})", v.to_bits())
+        }
+    }
+}
+
+/// Every output stage kind the sweep covers: (destination, scheme, per-channel).
+pub const STAGE_KINDS: [(DstType, Scheme, bool); 9] = [
+    (DstType::I32, Scheme::Fp32, false),
+    (DstType::U8, Scheme::Fp32, false),
+    (DstType::I8, Scheme::Fp32, true),
+    (DstType::U8, Scheme::DoubleRounding, true),
+    (DstType::I8, Scheme::DoubleRounding, false),
+    (DstType::U8, Scheme::SingleRounding, false),
+    (DstType::I8, Scheme::SingleRounding, true),
+    (DstType::F32, Scheme::Fp32, false),
+    (DstType::F32, Scheme::Fp32, true),
+];
+
+/// Builds the stage of `STAGE_KINDS[idx]` for `n` columns.
+pub fn stage_kind(rng: &mut Rng, idx: usize, n: usize) -> StageSpec {
+    let (dst, scheme, pc) = STAGE_KINDS[idx % STAGE_KINDS.len()];
+    if dst == DstType::I32 {
+        let bias = (rng.next_u64() % 2 == 0).then(|| (0..n).map(|_| rng.next_u64() as i32).collect());
+        StageSpec::i32(bias)
+    } else {
+        StageSpec::random(rng, dst, scheme, pc, n)
+    }
+}
+
+/// The deterministic shape sweep for one kernel: returns the number of cases checked,
+/// or the first failure.
+pub fn gemm_sweep(kernel: &GemmKernel) -> Result<usize, String> {
+    let mut rng = Rng(0x5EED_0000 ^ kernel.nr as u64 ^ ((kernel.mr as u64) << 8));
+    let (mr, nr, kr) = (kernel.mr, kernel.nr, kernel.kr);
+    let ms = [1, 2, mr.saturating_sub(1).max(1), mr, mr + 1, 2 * mr + 1];
+    let ns = [1, 2, nr - 1, nr, nr + 1, 2 * nr + 3, 3 * nr];
+    let ks = [1, 2, 3, kr, kr + 1, 2 * kr - 1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 255, 256, 257];
+    let mut count = 0;
+    for (si, &m) in ms.iter().enumerate() {
+        for (ni, &n) in ns.iter().enumerate() {
+            for (ki, &k) in ks.iter().enumerate() {
+                let stage = stage_kind(&mut rng, si + ni + ki, n);
+                let case = GemmCase::random(&mut rng, m, n, k, stage, false);
+                check_gemm(kernel, &case)?;
+                count += 1;
+            }
+        }
+    }
+    // K large enough to wrap i32: |(a − za)(b − zb)| = 255·255 per term, K = 40000.
+    for idx in 0..STAGE_KINDS.len() {
+        let n = nr + 1 + idx % 3;
+        let stage = stage_kind(&mut rng, idx, n);
+        let case = GemmCase::random(&mut rng, 1 + idx % (mr + 1), n, 40_000 + idx, stage, true);
+        check_gemm(kernel, &case)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Checks an element-wise table against the scalar definitions over values that hit
+/// every tie, both saturation ends, NaN, ±inf, ±0, subnormals, and every u8/i8 code.
+pub fn check_elementwise(t: &ElementwiseKernels) -> Result<usize, String> {
+    assert!(t.isa.is_supported(), "check_elementwise called for an unsupported table");
+    let mut rng = Rng(0xE1E7);
+    let mut xs: Vec<f32> = vec![
+        0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 127.5, 128.5, -128.5, 255.5, 256.0, -129.0,
+        f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MAX, f32::MIN,
+        f32::MIN_POSITIVE, 1e-45, -1e-45, 8_388_607.5, 8_388_608.0, 16_777_217.0, 2.147_483_6e9, -2.147_483_6e9,
+    ];
+    for h in -600..600 {
+        xs.push(h as f32 * 0.5);
+        xs.push(h as f32 * 0.5 + f32::EPSILON * 2.0);
+    }
+    for _ in 0..4000 {
+        xs.push(f32::from_bits(rng.next_u64() as u32));
+    }
+    let scales = [1.0f32, 0.5, 0.1, 0.007_812_5, 3.0e-5, 1.7, 1e-38, 3.0e38];
+    let mut count = 0;
+    for &scale in &scales {
+        for zp in [-128, -1, 0, 1, 127, 128, 255] {
+            let mut got = vec![0u8; xs.len()];
+            if (0..=255).contains(&zp) {
+                // SAFETY: CPU support asserted; scale finite positive; zp in u8 range.
+                unsafe { (t.quantize_u8)(&xs, &mut got, scale, zp) };
+                for (i, (&x, &g)) in xs.iter().zip(&got).enumerate() {
+                    let want = quantize_f32(x, scale, zp, 0, 255) as u8;
+                    if g != want {
+                        return Err(format!("{}: quantize_u8({x:e}, scale {scale:e}, zp {zp}) at {i}: reference {want} actual {g}", t.name));
+                    }
+                }
+                count += xs.len();
+            }
+            if (-128..=127).contains(&zp) {
+                let mut got = vec![0i8; xs.len()];
+                // SAFETY: as above, zp in i8 range.
+                unsafe { (t.quantize_i8)(&xs, &mut got, scale, zp) };
+                for (i, (&x, &g)) in xs.iter().zip(&got).enumerate() {
+                    let want = quantize_f32(x, scale, zp, -128, 127) as i8;
+                    if g != want {
+                        return Err(format!("{}: quantize_i8({x:e}, scale {scale:e}, zp {zp}) at {i}: reference {want} actual {g}", t.name));
+                    }
+                }
+                count += xs.len();
+            }
+            let qs: Vec<u8> = (0..=255u8).chain(0..=255u8).collect();
+            let mut out = vec![0f32; qs.len()];
+            // SAFETY: CPU support asserted.
+            unsafe { (t.dequantize_u8)(&qs, &mut out, scale, zp) };
+            for (&q, &o) in qs.iter().zip(&out) {
+                let want = dequantize(q as i32, zp, scale);
+                if o.to_bits() != want.to_bits() {
+                    return Err(format!("{}: dequantize_u8({q}, zp {zp}, scale {scale:e}): reference {want:e} actual {o:e}", t.name));
+                }
+            }
+            let qi: Vec<i8> = qs.iter().map(|&q| q as i8).collect();
+            // SAFETY: CPU support asserted.
+            unsafe { (t.dequantize_i8)(&qi, &mut out, scale, zp) };
+            for (&q, &o) in qi.iter().zip(&out) {
+                let want = dequantize(q as i32, zp, scale);
+                if o.to_bits() != want.to_bits() {
+                    return Err(format!("{}: dequantize_i8({q}, zp {zp}, scale {scale:e}): reference {want:e} actual {o:e}", t.name));
+                }
+            }
+            count += 2 * qs.len();
+        }
+    }
+    // requantize_row over every stage kind, with accumulators at the i32 extremes.
+    for idx in 0..STAGE_KINDS.len() {
+        for n in [1usize, 7, 16, 33, 100] {
+            let stage = stage_kind(&mut rng, idx, n);
+            let src: Vec<i32> = (0..n)
+                .map(|i| match i % 5 {
+                    0 => i32::MIN,
+                    1 => i32::MAX,
+                    2 => 0,
+                    _ => rng.next_u64() as i32 >> rng.range(0, 31),
+                })
+                .collect();
+            let raw = stage.raw();
+            let es = stage.dst.size();
+            let mut got = vec![0u8; n * es];
+            let mut want = vec![0u8; n * es];
+            // SAFETY: CPU support asserted; stage arrays cover n columns; got holds n elements.
+            unsafe { (t.requantize_row)(&src, &raw, got.as_mut_ptr()) };
+            for (j, &acc) in src.iter().enumerate() {
+                // SAFETY: as above, for the reference store.
+                unsafe { raw.store(acc, j, want.as_mut_ptr(), j) };
+            }
+            if got != want {
+                let j = (0..n).find(|&j| got[j * es..(j + 1) * es] != want[j * es..(j + 1) * es]).unwrap_or(0);
+                return Err(format!(
+                    "{}: requantize_row {:?}/{:?} n={n} at {j}: acc {} reference {} actual {}",
+                    t.name, stage.dst, stage.scheme, src[j],
+                    show(stage.dst, &want[j * es..(j + 1) * es]), show(stage.dst, &got[j * es..(j + 1) * es])
+                ));
+            }
+            count += n;
+        }
+    }
+    // min_max
+    for len in [1usize, 2, 15, 16, 17, 100, 1000] {
+        let mut v: Vec<f32> = (0..len).map(|_| (rng.range(-1_000_000, 1_000_000) as f32) * 0.001).collect();
+        // SAFETY: CPU support asserted.
+        let (lo, hi, fin) = unsafe { (t.min_max)(&v) };
+        let wlo = v.iter().copied().fold(f32::INFINITY, f32::min);
+        let whi = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if !fin || lo != wlo || hi != whi {
+            return Err(format!("{}: min_max len {len}: want ({wlo}, {whi}, true) got ({lo}, {hi}, {fin})", t.name));
+        }
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let at = rng.range(0, len as i64 - 1) as usize;
+            let keep = v[at];
+            v[at] = bad;
+            // SAFETY: CPU support asserted.
+            let (_, _, fin) = unsafe { (t.min_max)(&v) };
+            if fin {
+                return Err(format!("{}: min_max missed {bad} at {at} of {len}", t.name));
+            }
+            v[at] = keep;
+        }
+        count += len;
+    }
+    Ok(count)
+}
+
+/// For a variant the CPU lacks: prints `skipping <name>: CPU lacks <feature>` and returns
+/// `true` (skip), unless `ZEROPOINT_TEST_REQUIRE` (comma-separated ISA names, or `all`)
+/// names its ISA, in which case it panics. Returns `false` when the variant can run.
+pub fn skip_or_require(name: &str, isa: Isa) -> bool {
+    match isa.missing_feature() {
+        None => false,
+        Some(feature) => {
+            let req = std::env::var("ZEROPOINT_TEST_REQUIRE").unwrap_or_default();
+            let required = req
+                .split(',')
+                .map(str::trim)
+                .any(|r| r.eq_ignore_ascii_case(isa.name()) || r.eq_ignore_ascii_case("all"));
+            if required {
+                panic!("{name}: required by ZEROPOINT_TEST_REQUIRE={req} but the CPU lacks {feature}");
+            }
+            std::eprintln!("skipping {name}: CPU lacks {feature}");
+            true
+        }
+    }
+}
