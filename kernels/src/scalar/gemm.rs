@@ -61,7 +61,12 @@ pub unsafe fn pack<const NR: usize, const KR: usize>(args: &PackArgs) {
 pub unsafe fn tile<const MR: usize, const NR: usize, const KR: usize>(args: &TileArgs) {
     let mut acc = [[0i32; NR]; MR];
     let mut rowsum = [0i32; MR];
-    for (i, (acc_row, rs)) in acc.iter_mut().zip(rowsum.iter_mut()).enumerate().take(args.m) {
+    for (i, (acc_row, rs)) in acc
+        .iter_mut()
+        .zip(rowsum.iter_mut())
+        .enumerate()
+        .take(args.m)
+    {
         // SAFETY: row i < m of A, k bytes long.
         let a_row = unsafe { core::slice::from_raw_parts(args.a.add(i * args.a_stride), args.k) };
         for (kk, &byte) in a_row.iter().enumerate() {

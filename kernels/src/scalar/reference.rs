@@ -44,7 +44,14 @@ pub struct RefShape {
 ///
 /// # Panics
 /// If a slice is too short for the shape (this is a test oracle, not the safe API).
-pub fn gemm_i32<A: Int8, B: Int8>(s: RefShape, a: &[A], za: i32, b: &[B], zb: &[i32], c: &mut [i32]) {
+pub fn gemm_i32<A: Int8, B: Int8>(
+    s: RefShape,
+    a: &[A],
+    za: i32,
+    b: &[B],
+    zb: &[i32],
+    c: &mut [i32],
+) {
     for i in 0..s.m {
         for j in 0..s.n {
             let mut acc = 0i32;

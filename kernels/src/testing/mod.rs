@@ -95,10 +95,19 @@ impl StageSpec {
 
     /// A random stage of the given kind over `n` columns, with parameters drawn across
     /// their full ranges (tiny and huge multipliers, zero points at both ends, narrow clamps).
-    pub fn random(rng: &mut Rng, dst: DstType, scheme: Scheme, per_channel: bool, n: usize) -> Self {
+    pub fn random(
+        rng: &mut Rng,
+        dst: DstType,
+        scheme: Scheme,
+        per_channel: bool,
+        n: usize,
+    ) -> Self {
         let cnt = if per_channel { n } else { 1 };
-        let bias = (rng.next_u64() % 2 == 0)
-            .then(|| (0..n).map(|_| rng.next_u64() as i32 >> rng.range(0, 31)).collect());
+        let bias = (rng.next_u64() % 2 == 0).then(|| {
+            (0..n)
+                .map(|_| rng.next_u64() as i32 >> rng.range(0, 31))
+                .collect()
+        });
         let scales = (0..cnt)
             .map(|_| {
                 let e = rng.range(-30, 4) as i32;
@@ -112,9 +121,16 @@ impl StageSpec {
                 shift: rng.range(-31, 30) as i32,
             })
             .collect();
-        let f32_bias = (rng.next_u64() % 2 == 0)
-            .then(|| (0..n).map(|_| (rng.range(-1000, 1000) as f32) * 0.37).collect());
-        let (tmin, tmax) = if dst == DstType::U8 { (0, 255) } else { (-128, 127) };
+        let f32_bias = (rng.next_u64() % 2 == 0).then(|| {
+            (0..n)
+                .map(|_| (rng.range(-1000, 1000) as f32) * 0.37)
+                .collect()
+        });
+        let (tmin, tmax) = if dst == DstType::U8 {
+            (0, 255)
+        } else {
+            (-128, 127)
+        };
         let zp = match rng.next_u64() % 4 {
             0 => tmin,
             1 => tmax,
@@ -127,7 +143,18 @@ impl StageSpec {
         } else {
             (tmin, tmax)
         };
-        StageSpec { dst, scheme, per_channel, bias, scales, mults, f32_bias, zp, qmin, qmax }
+        StageSpec {
+            dst,
+            scheme,
+            per_channel,
+            bias,
+            scales,
+            mults,
+            f32_bias,
+            zp,
+            qmin,
+            qmax,
+        }
     }
 
     /// The raw stage pointing into `self`.
@@ -142,7 +169,10 @@ impl StageSpec {
                 as *const f32,
             multiplier: ptr_or_null(self.mults.is_empty(), self.mults.as_ptr() as *const u8)
                 as *const QuantizedMultiplier,
-            f32_bias: self.f32_bias.as_ref().map_or(core::ptr::null(), |b| b.as_ptr()),
+            f32_bias: self
+                .f32_bias
+                .as_ref()
+                .map_or(core::ptr::null(), |b| b.as_ptr()),
             zero_point: self.zp,
             qmin: self.qmin,
             qmax: self.qmax,
@@ -187,7 +217,14 @@ impl GemmCase {
     /// A random case of the given shape. `extreme` fills A and B with their type's
     /// extremes and puts the zero points at the opposite ends (maximal |products|, so a
     /// large K wraps i32).
-    pub fn random(rng: &mut Rng, m: usize, n: usize, k: usize, stage: StageSpec, extreme: bool) -> Self {
+    pub fn random(
+        rng: &mut Rng,
+        m: usize,
+        n: usize,
+        k: usize,
+        stage: StageSpec,
+        extreme: bool,
+    ) -> Self {
         let a_i8 = rng.next_u64() % 2 == 0;
         let b_u8 = rng.next_u64() % 2 == 0;
         let b_nxk = rng.next_u64() % 2 == 0;
@@ -220,16 +257,50 @@ impl GemmCase {
                 (0..n).map(|_| pick(rng, bmin, bmax)).collect()
             };
         }
-        let c0 = if n > 1 { rng.range(0, (n / 3) as i64) as usize } else { 0 };
-        let c1 = if rng.next_u64() % 2 == 0 { n } else { rng.range(c0 as i64 + 1, n as i64) as usize };
-        GemmCase { m, n, k, a, a_i8, a_stride, za, b, b_u8, b_nxk, b_stride, zb, stage, cols: (c0, c1) }
+        let c0 = if n > 1 {
+            rng.range(0, (n / 3) as i64) as usize
+        } else {
+            0
+        };
+        let c1 = if rng.next_u64() % 2 == 0 {
+            n
+        } else {
+            rng.range(c0 as i64 + 1, n as i64) as usize
+        };
+        GemmCase {
+            m,
+            n,
+            k,
+            a,
+            a_i8,
+            a_stride,
+            za,
+            b,
+            b_u8,
+            b_nxk,
+            b_stride,
+            zb,
+            stage,
+            cols: (c0, c1),
+        }
     }
 
     /// The expected output of the column block, computed with the reference, as bytes
     /// (`m` rows × block width elements of the stage's type, row-major, packed).
     pub fn expected(&self) -> Vec<u8> {
-        let (bk, bn) = if self.b_nxk { (1, self.b_stride) } else { (self.b_stride, 1) };
-        let s = RefShape { m: self.m, n: self.n, k: self.k, a_stride: self.a_stride, b_k_stride: bk, b_n_stride: bn };
+        let (bk, bn) = if self.b_nxk {
+            (1, self.b_stride)
+        } else {
+            (self.b_stride, 1)
+        };
+        let s = RefShape {
+            m: self.m,
+            n: self.n,
+            k: self.k,
+            a_stride: self.a_stride,
+            b_k_stride: bk,
+            b_n_stride: bn,
+        };
         let mut c = vec![0i32; self.m * self.n];
         let ai: Vec<i8> = self.a.iter().map(|&x| x as i8).collect();
         let bi: Vec<i8> = self.b.iter().map(|&x| x as i8).collect();
@@ -263,11 +334,18 @@ const CANARY: u8 = 0xA5;
 ///
 /// The caller checks that the CPU supports `kernel.isa`.
 pub fn check_gemm(kernel: &GemmKernel, case: &GemmCase) -> Result<(), String> {
-    assert!(kernel.isa.is_supported(), "check_gemm called for an unsupported kernel");
+    assert!(
+        kernel.isa.is_supported(),
+        "check_gemm called for an unsupported kernel"
+    );
     let n_pad = kernel.panels(case.n) * kernel.nr;
     let mut packed = vec![0i8; kernel.packed_len(case.k, case.n)];
     let mut colsum = vec![0i32; n_pad];
-    let (k_stride, n_stride) = if case.b_nxk { (1, case.b_stride) } else { (case.b_stride, 1) };
+    let (k_stride, n_stride) = if case.b_nxk {
+        (1, case.b_stride)
+    } else {
+        (case.b_stride, 1)
+    };
     let pa = PackArgs {
         src: case.b.as_ptr(),
         k_stride,
@@ -345,7 +423,11 @@ pub fn check_gemm(kernel: &GemmKernel, case: &GemmCase) -> Result<(), String> {
         }
     }
     let tail = (lead + case.m * stride) * esize;
-    if dst[..lead * esize].iter().chain(&dst[tail..]).any(|&b| b != CANARY) {
+    if dst[..lead * esize]
+        .iter()
+        .chain(&dst[tail..])
+        .any(|&b| b != CANARY)
+    {
         return fail("wrote outside the destination block".into());
     }
     Ok(())
@@ -380,7 +462,8 @@ pub const STAGE_KINDS: [(DstType, Scheme, bool); 9] = [
 pub fn stage_kind(rng: &mut Rng, idx: usize, n: usize) -> StageSpec {
     let (dst, scheme, pc) = STAGE_KINDS[idx % STAGE_KINDS.len()];
     if dst == DstType::I32 {
-        let bias = (rng.next_u64() % 2 == 0).then(|| (0..n).map(|_| rng.next_u64() as i32).collect());
+        let bias =
+            (rng.next_u64() % 2 == 0).then(|| (0..n).map(|_| rng.next_u64() as i32).collect());
         StageSpec::i32(bias)
     } else {
         StageSpec::random(rng, dst, scheme, pc, n)
@@ -394,7 +477,29 @@ pub fn gemm_sweep(kernel: &GemmKernel) -> Result<usize, String> {
     let (mr, nr, kr) = (kernel.mr, kernel.nr, kernel.kr);
     let ms = [1, 2, mr.saturating_sub(1).max(1), mr, mr + 1, 2 * mr + 1];
     let ns = [1, 2, nr - 1, nr, nr + 1, 2 * nr + 3, 3 * nr];
-    let ks = [1, 2, 3, kr, kr + 1, 2 * kr - 1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 255, 256, 257];
+    let ks = [
+        1,
+        2,
+        3,
+        kr,
+        kr + 1,
+        2 * kr - 1,
+        7,
+        8,
+        15,
+        16,
+        17,
+        31,
+        32,
+        33,
+        63,
+        64,
+        65,
+        127,
+        255,
+        256,
+        257,
+    ];
     let mut count = 0;
     for (si, &m) in ms.iter().enumerate() {
         for (ni, &n) in ns.iter().enumerate() {
@@ -420,12 +525,40 @@ pub fn gemm_sweep(kernel: &GemmKernel) -> Result<usize, String> {
 /// Checks an element-wise table against the scalar definitions over values that hit
 /// every tie, both saturation ends, NaN, ±inf, ±0, subnormals, and every u8/i8 code.
 pub fn check_elementwise(t: &ElementwiseKernels) -> Result<usize, String> {
-    assert!(t.isa.is_supported(), "check_elementwise called for an unsupported table");
+    assert!(
+        t.isa.is_supported(),
+        "check_elementwise called for an unsupported table"
+    );
     let mut rng = Rng(0xE1E7);
     let mut xs: Vec<f32> = vec![
-        0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 127.5, 128.5, -128.5, 255.5, 256.0, -129.0,
-        f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MAX, f32::MIN,
-        f32::MIN_POSITIVE, 1e-45, -1e-45, 8_388_607.5, 8_388_608.0, 16_777_217.0, 2.147_483_6e9, -2.147_483_6e9,
+        0.0,
+        -0.0,
+        0.5,
+        -0.5,
+        1.5,
+        -1.5,
+        2.5,
+        -2.5,
+        127.5,
+        128.5,
+        -128.5,
+        255.5,
+        256.0,
+        -129.0,
+        f32::NAN,
+        -f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MAX,
+        f32::MIN,
+        f32::MIN_POSITIVE,
+        1e-45,
+        -1e-45,
+        8_388_607.5,
+        8_388_608.0,
+        16_777_217.0,
+        2.147_483_6e9,
+        -2.147_483_6e9,
     ];
     for h in -600..600 {
         xs.push(h as f32 * 0.5);
@@ -507,11 +640,17 @@ pub fn check_elementwise(t: &ElementwiseKernels) -> Result<usize, String> {
                 unsafe { raw.store(acc, j, want.as_mut_ptr(), j) };
             }
             if got != want {
-                let j = (0..n).find(|&j| got[j * es..(j + 1) * es] != want[j * es..(j + 1) * es]).unwrap_or(0);
+                let j = (0..n)
+                    .find(|&j| got[j * es..(j + 1) * es] != want[j * es..(j + 1) * es])
+                    .unwrap_or(0);
                 return Err(format!(
                     "{}: requantize_row {:?}/{:?} n={n} at {j}: acc {} reference {} actual {}",
-                    t.name, stage.dst, stage.scheme, src[j],
-                    show(stage.dst, &want[j * es..(j + 1) * es]), show(stage.dst, &got[j * es..(j + 1) * es])
+                    t.name,
+                    stage.dst,
+                    stage.scheme,
+                    src[j],
+                    show(stage.dst, &want[j * es..(j + 1) * es]),
+                    show(stage.dst, &got[j * es..(j + 1) * es])
                 ));
             }
             count += n;
@@ -519,13 +658,18 @@ pub fn check_elementwise(t: &ElementwiseKernels) -> Result<usize, String> {
     }
     // min_max
     for len in [1usize, 2, 15, 16, 17, 100, 1000] {
-        let mut v: Vec<f32> = (0..len).map(|_| (rng.range(-1_000_000, 1_000_000) as f32) * 0.001).collect();
+        let mut v: Vec<f32> = (0..len)
+            .map(|_| (rng.range(-1_000_000, 1_000_000) as f32) * 0.001)
+            .collect();
         // SAFETY: CPU support asserted.
         let (lo, hi, fin) = unsafe { (t.min_max)(&v) };
         let wlo = v.iter().copied().fold(f32::INFINITY, f32::min);
         let whi = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         if !fin || lo != wlo || hi != whi {
-            return Err(format!("{}: min_max len {len}: want ({wlo}, {whi}, true) got ({lo}, {hi}, {fin})", t.name));
+            return Err(format!(
+                "{}: min_max len {len}: want ({wlo}, {whi}, true) got ({lo}, {hi}, {fin})",
+                t.name
+            ));
         }
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
             let at = rng.range(0, len as i64 - 1) as usize;
@@ -556,7 +700,9 @@ pub fn skip_or_require(name: &str, isa: Isa) -> bool {
                 .map(str::trim)
                 .any(|r| r.eq_ignore_ascii_case(isa.name()) || r.eq_ignore_ascii_case("all"));
             if required {
-                panic!("{name}: required by ZEROPOINT_TEST_REQUIRE={req} but the CPU lacks {feature}");
+                panic!(
+                    "{name}: required by ZEROPOINT_TEST_REQUIRE={req} but the CPU lacks {feature}"
+                );
             }
             std::eprintln!("skipping {name}: CPU lacks {feature}");
             true

@@ -1,0 +1,1 @@
+//! Replays ONNX conformance cases (JSON, see `tests/data/onnx/README.md`).
