@@ -135,20 +135,6 @@ pub(crate) fn check_scale(what: &'static str, index: usize, value: f32) -> Resul
     }
 }
 
-/// Checks that `value` is in `T`'s range.
-pub(crate) fn check_zero_point<T: QType>(what: &'static str, value: i32) -> Result<()> {
-    if (T::MIN..=T::MAX).contains(&value) {
-        Ok(())
-    } else {
-        Err(Error::ZeroPoint {
-            what,
-            value,
-            min: T::MIN,
-            max: T::MAX,
-        })
-    }
-}
-
 /// Which integer range a symmetric quantization uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum SymmetricRange {

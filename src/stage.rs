@@ -183,7 +183,8 @@ impl<'a> OutputStage<'a> {
                 "a clamp applies to quantized (u8/i8) output only".into(),
             ));
         }
-        match self.output {
+        // Match by reference: the raw stage points into `self`, never into a copy.
+        match &self.output {
             Output::I32 => {
                 if O::DST != DstType::I32 {
                     return Err(Error::Stage(format!(
@@ -196,6 +197,7 @@ impl<'a> OutputStage<'a> {
                 requant,
                 zero_point,
             } => {
+                let zero_point = *zero_point;
                 if !matches!(O::DST, DstType::U8 | DstType::I8) {
                     return Err(Error::Stage(format!(
                         "quantized output stage but the output buffer holds {:?}",
@@ -248,6 +250,7 @@ impl<'a> OutputStage<'a> {
                 }
             }
             Output::F32 { scale, bias } => {
+                let bias = *bias;
                 if O::DST != DstType::F32 {
                     return Err(Error::Stage(format!(
                         "f32 output stage but the output buffer holds {:?}",
