@@ -247,7 +247,7 @@ fn gemm_range_unchecked_kernel<A: QType, O: OutType>(
             cols.len()
         )));
     }
-    let raw = stage.to_raw::<O>(b.n)?;
+    let raw = stage.lower::<O>(b.n)?;
     if rows.is_empty() || cols.is_empty() {
         return Ok(());
     }
@@ -273,7 +273,7 @@ fn gemm_range_unchecked_kernel<A: QType, O: OutType>(
     // SAFETY: `b.kernel` was chosen by an engine, so the CPU supports its ISA, and packed
     // `b.data`/`zb`/`colcorr` for this K and N; A spans `rows` × K (checked), the output
     // spans the block (checked), the stage parameters cover all N columns (validated by
-    // `to_raw`, which borrows from `stage`, alive for this call).
+    // `lower`, which borrows from `stage`, alive for this call).
     unsafe { run_gemm(b.kernel, &call) };
     Ok(())
 }
@@ -324,7 +324,7 @@ pub fn gemm_par<A: QType, O: OutType>(
             out.rows, out.cols, a.rows, b.n
         )));
     }
-    stage.to_raw::<O>(b.n)?;
+    stage.lower::<O>(b.n)?;
     let threads = rayon::current_num_threads().max(1);
     let (m, n, stride) = (a.rows, b.n, out.stride);
     if m == 0 || n == 0 {

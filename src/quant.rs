@@ -289,7 +289,7 @@ impl Engine {
                 out.rows, out.cols, src.rows, src.cols
             )));
         }
-        let raw = stage.to_raw::<O>(src.cols)?;
+        let raw = stage.lower::<O>(src.cols)?;
         let t = self.elementwise_kernels();
         for r in 0..src.rows {
             let row = &src.data[r * src.stride..r * src.stride + src.cols];

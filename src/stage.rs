@@ -166,7 +166,7 @@ impl<'a> OutputStage<'a> {
 
     /// Validates the stage for `n` output columns of type `O` and returns the raw form
     /// the kernels read, which borrows from `self`.
-    pub(crate) fn to_raw<O: OutType>(&self, n: usize) -> Result<zeropoint_kernels::OutputStage> {
+    pub(crate) fn lower<O: OutType>(&self, n: usize) -> Result<zeropoint_kernels::OutputStage> {
         let mut raw = zeropoint_kernels::OutputStage::i32_plain();
         raw.dst_type = O::DST;
         if let Some(b) = self.bias {

@@ -167,7 +167,7 @@ impl OutputStage {
     pub unsafe fn store(&self, acc: i32, col: usize, dst: *mut u8, idx: usize) {
         // SAFETY: forwarded caller contract for `bias`.
         let acc = unsafe { self.add_bias(acc, col) };
-        // SAFETY (all arms): forwarded caller contract for parameters and `dst[idx]`;
+        // SAFETY: (all arms) forwarded caller contract for parameters and `dst[idx]`;
         // unaligned writes make no alignment assumption on `dst`.
         unsafe {
             match self.dst_type {

@@ -183,11 +183,12 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
         let col0 = p * nr + lane_begin;
         let mut i0 = 0;
         while i0 < call.m {
+            // Pointer offsets below: row i0 < m of A, panel p < panels, columns p·nr..
+            // inside the padded per-column arrays, destination row i0 < m and column
+            // col0 − col_begin < col_end − col_begin: all inside the extents the caller
+            // guarantees.
             let args = TileArgs {
-                // SAFETY (pointer offsets below): row i0 < m of A, panel p < panels,
-                // columns p·nr.. inside the padded per-column arrays, destination row
-                // i0 < m and column col0 − col_begin < col_end − col_begin: all inside
-                // the extents the caller guarantees.
+                // SAFETY: see above.
                 a: unsafe { call.a.add(i0 * call.a_stride) },
                 a_stride: call.a_stride,
                 a_xor: call.a_xor,

@@ -84,10 +84,15 @@ pub unsafe fn tile<const MR: usize, const NR: usize, const KR: usize>(args: &Til
     // SAFETY: stage pointer valid (contract).
     let stage = unsafe { &*args.stage };
     for (i, (acc_row, &rs)) in acc.iter().zip(rowsum.iter()).enumerate().take(args.m) {
-        for lane in args.lane_begin..args.lane_end {
+        for (lane, &dot) in acc_row
+            .iter()
+            .enumerate()
+            .take(args.lane_end)
+            .skip(args.lane_begin)
+        {
             // SAFETY: lane < NR entries of zb and colcorr.
             let (zb, corr) = unsafe { (*args.zb.add(lane), *args.colcorr.add(lane)) };
-            let mut v = acc_row[lane].wrapping_add(args.za.wrapping_mul(corr));
+            let mut v = dot.wrapping_add(args.za.wrapping_mul(corr));
             if args.zb_nonzero {
                 v = v.wrapping_sub(zb.wrapping_mul(rs));
             }
