@@ -63,8 +63,10 @@ pub fn dequantize(q: i32, zero_point: i32, scale: f32) -> f32 {
     (q - zero_point) as f32 * scale
 }
 
-/// gemmlowp's `SaturatingRoundingDoublingHighMul`: `round(a·b / 2^31)` with ties away
-/// from zero, and the single overflowing case `a = b = i32::MIN` saturated to `i32::MAX`.
+/// gemmlowp's `SaturatingRoundingDoublingHighMul`: `a·b / 2^31` rounded to nearest with
+/// ties toward +∞ (gemmlowp's nudge-and-truncate: `trunc((ab + nudge) / 2^31)` with
+/// `nudge = 2^30` or `1 − 2^30` by the sign of `ab`, which equals `floor((ab + 2^30) /
+/// 2^31)`), and the single overflowing case `a = b = i32::MIN` saturated to `i32::MAX`.
 #[inline(always)]
 pub fn srdhm(a: i32, b: i32) -> i32 {
     if a == i32::MIN && b == i32::MIN {
