@@ -48,6 +48,9 @@ mod table;
 
 pub mod scalar;
 
+#[cfg(target_arch = "x86_64")]
+pub mod x86_64;
+
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -58,10 +61,18 @@ pub use table::{run_gemm, ElementwiseKernels, GemmCall, GemmKernel, PackArgs, Ti
 
 /// Every compiled GEMM kernel of this build, best first within each architecture.
 /// Availability on the running CPU is decided by the safe crate.
-pub const GEMM_KERNELS: &[&GemmKernel] = &[&scalar::GEMM];
+pub const GEMM_KERNELS: &[&GemmKernel] = &[
+    #[cfg(target_arch = "x86_64")]
+    &x86_64::avx512vnni::GEMM,
+    &scalar::GEMM,
+];
 
 /// Every compiled element-wise kernel table of this build.
-pub const ELEMENTWISE_KERNELS: &[&ElementwiseKernels] = &[&scalar::ELEMENTWISE];
+pub const ELEMENTWISE_KERNELS: &[&ElementwiseKernels] = &[
+    #[cfg(target_arch = "x86_64")]
+    &x86_64::avx512bw::ELEMENTWISE,
+    &scalar::ELEMENTWISE,
+];
 
 #[cfg(test)]
 mod tests {

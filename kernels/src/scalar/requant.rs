@@ -92,7 +92,7 @@ pub fn rdbpot(x: i32, exponent: u32) -> i32 {
 /// A real multiplier `M = m0 · 2^(shift − 31)` in fixed point: `m0` in Q0.31 within
 /// `[2^30, 2^31)` and `shift` in `-31..=30` (so `M` lies in `[2^-32, 2^30)`).
 ///
-/// Built and validated by the safe API (`QuantizedMultiplier::from_real` in `zeropoint`).
+/// Built by `zeropoint::quantize_multiplier`, validated by `zeropoint::check_multiplier`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(C)]
 pub struct QuantizedMultiplier {

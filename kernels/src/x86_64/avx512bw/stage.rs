@@ -1,0 +1,213 @@
+//! The fused output stage on 16 i32 lanes (one zmm), bit-identical to
+//! [`OutputStage::store`](crate::OutputStage::store). Needs AVX-512F (+BW for nothing
+//! here; kept with the BW folder because every user has BW).
+//!
+//! Per lane `l` of a 16-column group starting at global column `c`:
+//! `acc + bias[c+l]`, then i32 / f32 (`f32(acc)·scale` then `+ f32_bias`, never fused) /
+//! requantized u8/i8 by the stage's scheme:
+//! - Fp32: `cvtdq2ps`, `mulps`, clamp with `maxps`/`minps` to `[qmin−zp, qmax−zp]`,
+//!   `cvtps2dq` with round-to-nearest-even, `+ zp`;
+//! - DoubleRounding: saturating `x << left`, SRDHM as `(x·m0 + 2^30) >> 31` on 64-bit
+//!   even/odd lanes (equal to gemmlowp's nudge-and-truncate; `m0 > 0` rules out the
+//!   overflow case), RDBPOT with a per-lane exponent, clamp, `+ zp`;
+//! - SingleRounding: `(x·m0 + 2^(s−1)) >> s` on 64-bit lanes, clamped in 64-bit, `+ zp`.
+//!
+//! Stores are masked, so lanes outside the block are neither read nor written.
+
+use core::arch::x86_64::*;
+
+use crate::{DstType, OutputStage, Scheme};
+
+/// The parameters of one 16-column group, loaded once per tile.
+#[derive(Clone, Copy)]
+pub(crate) struct Params16 {
+    bias: __m512i,
+    scale: __m512,
+    fbias: __m512,
+    m0: __m512i,
+    shift: __m512i,
+    lo_i: __m512i,
+    hi_i: __m512i,
+    lo_f: __m512,
+    hi_f: __m512,
+    zp: __m512i,
+    has_fbias: bool,
+}
+
+/// Loads the parameters of global columns `first_col + l` for the lanes `l` set in
+/// `mask` (other lanes get harmless neutral values).
+///
+/// # Safety
+/// AVX-512F is available; the stage's pointers are valid for every column of a set lane.
+#[inline(always)]
+pub(crate) unsafe fn load_params(stage: &OutputStage, first_col: usize, mask: u16) -> Params16 {
+    let mut bias = [0i32; 16];
+    let mut scale = [1.0f32; 16];
+    let mut fbias = [0.0f32; 16];
+    let mut m0 = [1i32 << 30; 16];
+    let mut shift = [0i32; 16];
+    let ps = stage.param_stride;
+    for l in 0..16 {
+        if mask & (1 << l) == 0 {
+            continue;
+        }
+        let col = first_col + l;
+        // SAFETY: lane l is set, so column `col` is inside the block and every non-null
+        // parameter pointer is valid for it (caller contract).
+        unsafe {
+            if !stage.bias.is_null() {
+                bias[l] = *stage.bias.add(col);
+            }
+            if !stage.scale.is_null() {
+                scale[l] = *stage.scale.add(col * ps);
+            }
+            if !stage.f32_bias.is_null() {
+                fbias[l] = *stage.f32_bias.add(col);
+            }
+            if !stage.multiplier.is_null() {
+                let m = *stage.multiplier.add(col * ps);
+                m0[l] = m.m0;
+                shift[l] = m.shift;
+            }
+        }
+    }
+    // SAFETY: AVX-512F is available (caller contract); the arrays are 64 bytes each.
+    unsafe {
+        Params16 {
+            bias: _mm512_loadu_si512(bias.as_ptr() as *const _),
+            scale: _mm512_loadu_ps(scale.as_ptr()),
+            fbias: _mm512_loadu_ps(fbias.as_ptr()),
+            m0: _mm512_loadu_si512(m0.as_ptr() as *const _),
+            shift: _mm512_loadu_si512(shift.as_ptr() as *const _),
+            lo_i: _mm512_set1_epi32(stage.qmin - stage.zero_point),
+            hi_i: _mm512_set1_epi32(stage.qmax - stage.zero_point),
+            lo_f: _mm512_set1_ps((stage.qmin - stage.zero_point) as f32),
+            hi_f: _mm512_set1_ps((stage.qmax - stage.zero_point) as f32),
+            zp: _mm512_set1_epi32(stage.zero_point),
+            has_fbias: !stage.f32_bias.is_null(),
+        }
+    }
+}
+
+/// SRDHM then RDBPOT with saturating left shift (gemmlowp double rounding), per lane.
+#[inline(always)]
+unsafe fn double_rounding(x: __m512i, m0: __m512i, shift: __m512i) -> __m512i {
+    // SAFETY: AVX-512F is available (every caller is an AVX-512F context).
+    unsafe {
+        let zero = _mm512_setzero_si512();
+        let left = _mm512_max_epi32(shift, zero);
+        let right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
+        // Saturating x << left.
+        let hi_lim = _mm512_srav_epi32(_mm512_set1_epi32(i32::MAX), left);
+        let lo_lim = _mm512_srav_epi32(_mm512_set1_epi32(i32::MIN), left);
+        let mut xs = _mm512_sllv_epi32(x, left);
+        xs = _mm512_mask_blend_epi32(
+            _mm512_cmpgt_epi32_mask(x, hi_lim),
+            xs,
+            _mm512_set1_epi32(i32::MAX),
+        );
+        xs = _mm512_mask_blend_epi32(
+            _mm512_cmplt_epi32_mask(x, lo_lim),
+            xs,
+            _mm512_set1_epi32(i32::MIN),
+        );
+        // SRDHM: floor((x·m0 + 2^30) / 2^31) on even and odd lanes.
+        let nudge = _mm512_set1_epi64(1 << 30);
+        let pe = _mm512_add_epi64(_mm512_mul_epi32(xs, m0), nudge);
+        let po = _mm512_add_epi64(
+            _mm512_mul_epi32(_mm512_srli_epi64::<32>(xs), _mm512_srli_epi64::<32>(m0)),
+            nudge,
+        );
+        let qe = _mm512_srai_epi64::<31>(pe);
+        let qo = _mm512_slli_epi64::<32>(_mm512_srai_epi64::<31>(po));
+        let h = _mm512_mask_blend_epi32(0xAAAA, qe, qo);
+        // RDBPOT(h, right): ties away from zero.
+        let one = _mm512_set1_epi32(1);
+        let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
+        let rem = _mm512_and_si512(h, mask);
+        let thr = _mm512_add_epi32(_mm512_srai_epi32::<1>(mask), _mm512_srli_epi32::<31>(h));
+        let q = _mm512_srav_epi32(h, right);
+        _mm512_mask_add_epi32(q, _mm512_cmpgt_epi32_mask(rem, thr), q, one)
+    }
+}
+
+/// `(x·m0 + 2^(s−1)) >> s` with `s = 31 − shift`, clamped to `[lo, hi]` in 64-bit.
+#[inline(always)]
+unsafe fn single_rounding(
+    x: __m512i,
+    m0: __m512i,
+    shift: __m512i,
+    lo: __m512i,
+    hi: __m512i,
+) -> __m512i {
+    // SAFETY: AVX-512F is available (every caller is an AVX-512F context).
+    unsafe {
+        let s = _mm512_sub_epi32(_mm512_set1_epi32(31), shift);
+        let low32 = _mm512_set1_epi64(0xffff_ffff);
+        let se = _mm512_and_si512(s, low32);
+        let so = _mm512_srli_epi64::<32>(s);
+        let one = _mm512_set1_epi64(1);
+        let lo64e = _mm512_srai_epi64::<32>(_mm512_slli_epi64::<32>(lo));
+        let hi64e = _mm512_srai_epi64::<32>(_mm512_slli_epi64::<32>(hi));
+        let round = |p: __m512i, s: __m512i| {
+            let r = _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
+            let v = _mm512_srav_epi64(_mm512_add_epi64(p, r), s);
+            _mm512_min_epi64(_mm512_max_epi64(v, lo64e), hi64e)
+        };
+        let ve = round(_mm512_mul_epi32(x, m0), se);
+        let vo = round(
+            _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), _mm512_srli_epi64::<32>(m0)),
+            so,
+        );
+        _mm512_mask_blend_epi32(0xAAAA, ve, _mm512_slli_epi64::<32>(vo))
+    }
+}
+
+/// Applies the stage to 16 accumulators (bias not yet added) and stores the lanes set
+/// in `mask` to `dst` (a byte pointer to lane 0's element; lanes not set are not
+/// touched, and `dst` may point outside the destination for them).
+///
+/// # Safety
+/// AVX-512F is available; `p` was loaded by [`load_params`] for `stage` and the same
+/// lanes; `dst` plus lane `l` is a valid element of `stage.dst_type` for every set lane.
+#[inline(always)]
+pub(crate) unsafe fn store16(
+    stage: &OutputStage,
+    p: &Params16,
+    acc: __m512i,
+    mask: u16,
+    dst: *mut u8,
+) {
+    // SAFETY: AVX-512F is available; masked stores touch only the set lanes, which are
+    // valid elements (caller contract).
+    unsafe {
+        let v = _mm512_add_epi32(acc, p.bias);
+        match stage.dst_type {
+            DstType::I32 => _mm512_mask_storeu_epi32(dst as *mut i32, mask, v),
+            DstType::F32 => {
+                let mut y = _mm512_mul_ps(_mm512_cvtepi32_ps(v), p.scale);
+                if p.has_fbias {
+                    y = _mm512_add_ps(y, p.fbias);
+                }
+                _mm512_mask_storeu_ps(dst as *mut f32, mask, y)
+            }
+            DstType::U8 | DstType::I8 => {
+                let q = match stage.scheme {
+                    Scheme::Fp32 => {
+                        let y = _mm512_mul_ps(_mm512_cvtepi32_ps(v), p.scale);
+                        let y = _mm512_min_ps(_mm512_max_ps(y, p.lo_f), p.hi_f);
+                        _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                            y,
+                        )
+                    }
+                    Scheme::DoubleRounding => {
+                        let r = double_rounding(v, p.m0, p.shift);
+                        _mm512_min_epi32(_mm512_max_epi32(r, p.lo_i), p.hi_i)
+                    }
+                    Scheme::SingleRounding => single_rounding(v, p.m0, p.shift, p.lo_i, p.hi_i),
+                };
+                _mm512_mask_cvtepi32_storeu_epi8(dst as *mut i8, mask, _mm512_add_epi32(q, p.zp))
+            }
+        }
+    }
+}

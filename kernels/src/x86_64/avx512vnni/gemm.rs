@@ -1,0 +1,245 @@
+//! `x86_64::avx512vnni::gemm_u8i8_8x32c4`: an 8×32 tile of u8×i8 → i32 with `vpdpbusd`,
+//! K in groups of 4, and the fused output stage on the way out.
+//!
+//! Packed B layout (shared with every `…c4` kernel, see [`crate::PackArgs`]): panels of
+//! 32 columns; per group of 4 K values, 32 columns × 4 bytes = two zmm. A is read in
+//! place (u8, or i8 XORed with 0x80 on the broadcast; see the crate docs' canonical
+//! operands), 4 bytes per row per group, broadcast to 16 lanes.
+//!
+//! ```text
+//! for each group g of 4 K values:           (inner loop, per tile of M ≤ 8 rows)
+//!     b0, b1 = load 2 zmm of the panel      (columns 0..16, 16..32)
+//!     for i in 0..M: a = broadcast(A[i][4g..4g+4]);  acc[i][0] += a·b0; acc[i][1] += a·b1
+//! tail (K % 4 bytes): same with the last A bytes zero-padded (B is zero there)
+//! row sums Σ_k A[i][k] (vpsadbw) only when some zb ≠ 0
+//! epilogue: acc + za·(K·zb − colsum) − zb·rowsum, then bias / requantize / store (masked)
+//! ```
+//!
+//! Optimisations: (1) 16 zmm accumulators (M = 8) reuse each B load 8 times and each A
+//! broadcast twice: 2 loads + 8 broadcasts per 16 `vpdpbusd` (1024 multiply-adds);
+//! (2) the M = 1 (GEMV) tile keeps two accumulator chains per half so consecutive
+//! `vpdpbusd` do not wait on each other's latency; (3) the tile height is a const
+//! generic, stamped out for M = 1..=8 and u8/i8 A, so no branch is left in the loop;
+//! (4) the output stage (all schemes) runs on zmm registers with masked stores, so
+//! column edges need no scalar path.
+
+use core::arch::x86_64::*;
+
+use crate::x86_64::avx512bw::stage::{load_params, store16};
+use crate::{GemmKernel, Isa, PackArgs, TileArgs};
+
+const MR: usize = 8;
+const NR: usize = 32;
+const KR: usize = 4;
+
+/// The AVX-512 VNNI GEMM table.
+pub static GEMM: GemmKernel = GemmKernel {
+    name: "x86_64::avx512vnni::gemm_u8i8_8x32c4",
+    isa: Isa::Avx512Vnni,
+    mr: MR,
+    nr: NR,
+    kr: KR,
+    pack,
+    tile,
+};
+
+/// # Safety
+/// See [`GemmKernel::pack`].
+unsafe fn pack(args: &PackArgs) {
+    // SAFETY: forwarded contract; the scalar packer writes the layout of NR/KR.
+    unsafe { crate::scalar::gemm::pack::<NR, KR>(args) }
+}
+
+/// # Safety
+/// See [`GemmKernel::tile`]; the CPU has AVX-512 F, BW and VNNI.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn tile(args: &TileArgs) {
+    // SAFETY: forwarded contract (same features enabled here).
+    unsafe {
+        match (args.m, args.a_xor != 0) {
+            (1, false) => tile_m1::<false>(args),
+            (1, true) => tile_m1::<true>(args),
+            (2, false) => tile_m::<2, false>(args),
+            (2, true) => tile_m::<2, true>(args),
+            (3, false) => tile_m::<3, false>(args),
+            (3, true) => tile_m::<3, true>(args),
+            (4, false) => tile_m::<4, false>(args),
+            (4, true) => tile_m::<4, true>(args),
+            (5, false) => tile_m::<5, false>(args),
+            (5, true) => tile_m::<5, true>(args),
+            (6, false) => tile_m::<6, false>(args),
+            (6, true) => tile_m::<6, true>(args),
+            (7, false) => tile_m::<7, false>(args),
+            (7, true) => tile_m::<7, true>(args),
+            (_, false) => tile_m::<8, false>(args),
+            (_, true) => tile_m::<8, true>(args),
+        }
+    }
+}
+
+/// The 4 A bytes of group `g` of a row, as one i32 (XOR applied when `XOR`).
+#[inline(always)]
+unsafe fn a_group<const XOR: bool>(row: *const u8, g: usize) -> __m512i {
+    // SAFETY: the caller passes a group inside the row (4g + 4 <= K); AVX-512F present.
+    unsafe {
+        let v = _mm512_set1_epi32((row.add(4 * g) as *const i32).read_unaligned());
+        if XOR {
+            _mm512_xor_si512(v, _mm512_set1_epi8(0x80u8 as i8))
+        } else {
+            v
+        }
+    }
+}
+
+/// The last `k % 4` A bytes of a row, zero-padded, broadcast (XOR applied to the real bytes).
+#[inline(always)]
+unsafe fn a_tail<const XOR: bool>(row: *const u8, k: usize) -> __m512i {
+    let g = k / 4;
+    let mut bytes = [0u8; 4];
+    for (t, b) in bytes.iter_mut().enumerate().take(k % 4) {
+        // SAFETY: 4g + t < K, inside the row.
+        *b = unsafe { *row.add(4 * g + t) } ^ if XOR { 0x80 } else { 0 };
+    }
+    // SAFETY: AVX-512F present in every caller.
+    unsafe { _mm512_set1_epi32(i32::from_le_bytes(bytes)) }
+}
+
+/// Σ_k (A[k] ^ xor) of one row, with `vpsadbw`.
+#[inline(always)]
+unsafe fn row_sum<const XOR: bool>(row: *const u8, k: usize) -> i32 {
+    // SAFETY: the masked loads read only bytes < K of the row; AVX-512F+BW present.
+    unsafe {
+        let zero = _mm512_setzero_si512();
+        let flip = _mm512_set1_epi8(0x80u8 as i8);
+        let mut s = zero;
+        let mut off = 0;
+        while off < k {
+            let n = (k - off).min(64);
+            let m: u64 = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+            let mut v = _mm512_maskz_loadu_epi8(m, row.add(off) as *const i8);
+            if XOR {
+                v = _mm512_maskz_mov_epi8(m, _mm512_xor_si512(v, flip));
+            }
+            s = _mm512_add_epi64(s, _mm512_sad_epu8(v, zero));
+            off += 64;
+        }
+        _mm512_reduce_add_epi64(s) as i32
+    }
+}
+
+/// Applies the zero-point correction and the output stage to `M` rows × 32 lanes.
+#[inline(always)]
+unsafe fn epilogue<const M: usize, const XOR: bool>(args: &TileArgs, acc: &[[__m512i; 2]; M]) {
+    // SAFETY: AVX-512F+BW present; the per-column arrays hold NR entries; the stage
+    // parameters and destination are valid for the set lanes (tile contract); masked
+    // stores touch only those lanes.
+    unsafe {
+        let stage = &*args.stage;
+        let es = stage.dst_type.size();
+        let mut rowsum = [0i32; M];
+        if args.zb_nonzero {
+            for (i, r) in rowsum.iter_mut().enumerate() {
+                *r = row_sum::<XOR>(args.a.add(i * args.a_stride), args.k);
+            }
+        }
+        let span: u64 = ((1u64 << args.lane_end) - 1) & !((1u64 << args.lane_begin) - 1);
+        let za = _mm512_set1_epi32(args.za);
+        let panel_col = args.col0 - args.lane_begin;
+        for h in 0..2 {
+            let mask = (span >> (16 * h)) as u16;
+            if mask == 0 {
+                continue;
+            }
+            let corr =
+                _mm512_mullo_epi32(za, _mm512_loadu_si512(args.colcorr.add(16 * h) as *const _));
+            let zb = _mm512_loadu_si512(args.zb.add(16 * h) as *const _);
+            let p = load_params(stage, panel_col + 16 * h, mask);
+            for (i, row) in acc.iter().enumerate() {
+                let mut v = _mm512_add_epi32(row[h], corr);
+                if args.zb_nonzero {
+                    v = _mm512_sub_epi32(v, _mm512_mullo_epi32(zb, _mm512_set1_epi32(rowsum[i])));
+                }
+                let dst = args
+                    .dst
+                    .wrapping_add((i * args.dst_stride + 16 * h) * es)
+                    .wrapping_sub(args.lane_begin * es);
+                store16(stage, &p, v, mask, dst);
+            }
+        }
+    }
+}
+
+/// A tile of `M` rows.
+#[inline(always)]
+unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
+    // SAFETY: AVX-512 VNNI present; A rows i < M have K bytes (a_group/a_tail stay
+    // inside); the panel holds ceil(K/4) groups of 128 bytes.
+    unsafe {
+        let rows: [*const u8; M] = core::array::from_fn(|i| args.a.add(i * args.a_stride));
+        let mut acc = [[_mm512_setzero_si512(); 2]; M];
+        let groups = args.k / 4;
+        let mut b = args.b;
+        for g in 0..groups {
+            let b0 = _mm512_loadu_si512(b as *const _);
+            let b1 = _mm512_loadu_si512(b.add(64) as *const _);
+            for i in 0..M {
+                let a = a_group::<XOR>(rows[i], g);
+                acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], a, b0);
+                acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], a, b1);
+            }
+            b = b.add(128);
+        }
+        if args.k % 4 != 0 {
+            let b0 = _mm512_loadu_si512(b as *const _);
+            let b1 = _mm512_loadu_si512(b.add(64) as *const _);
+            for i in 0..M {
+                let a = a_tail::<XOR>(rows[i], args.k);
+                acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], a, b0);
+                acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], a, b1);
+            }
+        }
+        epilogue::<M, XOR>(args, &acc);
+    }
+}
+
+/// The one-row (GEMV) tile: two accumulator chains per half, so that consecutive
+/// `vpdpbusd` are independent; weights stream through once.
+#[inline(always)]
+unsafe fn tile_m1<const XOR: bool>(args: &TileArgs) {
+    // SAFETY: as for `tile_m` with M = 1.
+    unsafe {
+        let row = args.a;
+        let (mut e0, mut e1, mut o0, mut o1) = (
+            _mm512_setzero_si512(),
+            _mm512_setzero_si512(),
+            _mm512_setzero_si512(),
+            _mm512_setzero_si512(),
+        );
+        let groups = args.k / 4;
+        let mut b = args.b;
+        let mut g = 0;
+        while g + 2 <= groups {
+            let a0 = a_group::<XOR>(row, g);
+            let a1 = a_group::<XOR>(row, g + 1);
+            e0 = _mm512_dpbusd_epi32(e0, a0, _mm512_loadu_si512(b as *const _));
+            e1 = _mm512_dpbusd_epi32(e1, a0, _mm512_loadu_si512(b.add(64) as *const _));
+            o0 = _mm512_dpbusd_epi32(o0, a1, _mm512_loadu_si512(b.add(128) as *const _));
+            o1 = _mm512_dpbusd_epi32(o1, a1, _mm512_loadu_si512(b.add(192) as *const _));
+            b = b.add(256);
+            g += 2;
+        }
+        if g < groups {
+            let a0 = a_group::<XOR>(row, g);
+            e0 = _mm512_dpbusd_epi32(e0, a0, _mm512_loadu_si512(b as *const _));
+            e1 = _mm512_dpbusd_epi32(e1, a0, _mm512_loadu_si512(b.add(64) as *const _));
+            b = b.add(128);
+        }
+        if args.k % 4 != 0 {
+            let a = a_tail::<XOR>(row, args.k);
+            o0 = _mm512_dpbusd_epi32(o0, a, _mm512_loadu_si512(b as *const _));
+            o1 = _mm512_dpbusd_epi32(o1, a, _mm512_loadu_si512(b.add(64) as *const _));
+        }
+        let acc = [[_mm512_add_epi32(e0, o0), _mm512_add_epi32(e1, o1)]];
+        epilogue::<1, XOR>(args, &acc);
+    }
+}

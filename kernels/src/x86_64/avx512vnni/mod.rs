@@ -1,0 +1,7 @@
+//! AVX-512 VNNI kernels (Ice Lake and later): `vpdpbusd` multiplies 64 u8×i8 pairs and
+//! adds them into 16 i32 lanes, exactly (no intermediate saturation). Element-wise work
+//! uses the `avx512bw` table; the output stage is `avx512bw::stage`.
+
+pub mod gemm;
+
+pub use gemm::GEMM;
