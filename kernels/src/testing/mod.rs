@@ -43,7 +43,7 @@ impl Rng {
     /// A byte biased towards the extremes 0x00, 0x7f, 0x80, 0xff (one in four).
     pub fn byte(&mut self) -> u8 {
         let r = self.next_u64();
-        if r % 4 == 0 {
+        if r.is_multiple_of(4) {
             [0x00, 0x7f, 0x80, 0xff][(r >> 8) as usize % 4]
         } else {
             (r >> 16) as u8
@@ -103,7 +103,7 @@ impl StageSpec {
         n: usize,
     ) -> Self {
         let cnt = if per_channel { n } else { 1 };
-        let bias = (rng.next_u64() % 2 == 0).then(|| {
+        let bias = rng.next_u64().is_multiple_of(2).then(|| {
             (0..n)
                 .map(|_| rng.next_u64() as i32 >> rng.range(0, 31))
                 .collect()
@@ -121,7 +121,7 @@ impl StageSpec {
                 shift: rng.range(-31, 30) as i32,
             })
             .collect();
-        let f32_bias = (rng.next_u64() % 2 == 0).then(|| {
+        let f32_bias = rng.next_u64().is_multiple_of(2).then(|| {
             (0..n)
                 .map(|_| (rng.range(-1000, 1000) as f32) * 0.37)
                 .collect()
@@ -136,7 +136,7 @@ impl StageSpec {
             1 => tmax,
             _ => rng.range(tmin as i64, tmax as i64) as i32,
         };
-        let (qmin, qmax) = if rng.next_u64() % 3 == 0 {
+        let (qmin, qmax) = if rng.next_u64().is_multiple_of(3) {
             let a = rng.range(tmin as i64, tmax as i64) as i32;
             let b = rng.range(tmin as i64, tmax as i64) as i32;
             (a.min(b), a.max(b))
@@ -225,9 +225,9 @@ impl GemmCase {
         stage: StageSpec,
         extreme: bool,
     ) -> Self {
-        let a_i8 = rng.next_u64() % 2 == 0;
-        let b_u8 = rng.next_u64() % 2 == 0;
-        let b_nxk = rng.next_u64() % 2 == 0;
+        let a_i8 = rng.next_u64().is_multiple_of(2);
+        let b_u8 = rng.next_u64().is_multiple_of(2);
+        let b_nxk = rng.next_u64().is_multiple_of(2);
         let a_stride = k + rng.range(0, 3) as usize;
         let b_stride = if b_nxk { k } else { n } + rng.range(0, 2) as usize;
         let b_rows = if b_nxk { n } else { k };
@@ -249,9 +249,9 @@ impl GemmCase {
                 _ => rng.range(lo as i64, hi as i64) as i32,
             };
             za = pick(rng, amin, amax);
-            zb = if rng.next_u64() % 3 == 0 {
+            zb = if rng.next_u64().is_multiple_of(3) {
                 vec![pick(rng, bmin, bmax); n]
-            } else if rng.next_u64() % 2 == 0 {
+            } else if rng.next_u64().is_multiple_of(2) {
                 vec![0.clamp(bmin, bmax); n]
             } else {
                 (0..n).map(|_| pick(rng, bmin, bmax)).collect()
@@ -262,7 +262,7 @@ impl GemmCase {
         } else {
             0
         };
-        let c1 = if rng.next_u64() % 2 == 0 {
+        let c1 = if rng.next_u64().is_multiple_of(2) {
             n
         } else {
             rng.range(c0 as i64 + 1, n as i64) as usize
@@ -462,8 +462,10 @@ pub const STAGE_KINDS: [(DstType, Scheme, bool); 9] = [
 pub fn stage_kind(rng: &mut Rng, idx: usize, n: usize) -> StageSpec {
     let (dst, scheme, pc) = STAGE_KINDS[idx % STAGE_KINDS.len()];
     if dst == DstType::I32 {
-        let bias =
-            (rng.next_u64() % 2 == 0).then(|| (0..n).map(|_| rng.next_u64() as i32).collect());
+        let bias = rng
+            .next_u64()
+            .is_multiple_of(2)
+            .then(|| (0..n).map(|_| rng.next_u64() as i32).collect());
         StageSpec::i32(bias)
     } else {
         StageSpec::random(rng, dst, scheme, pc, n)

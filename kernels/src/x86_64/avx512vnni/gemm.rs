@@ -189,7 +189,7 @@ unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
             }
             b = b.add(128);
         }
-        if args.k % 4 != 0 {
+        if !args.k.is_multiple_of(4) {
             let b0 = _mm512_loadu_si512(b as *const _);
             let b1 = _mm512_loadu_si512(b.add(64) as *const _);
             for i in 0..M {
@@ -234,7 +234,7 @@ unsafe fn tile_m1<const XOR: bool>(args: &TileArgs) {
             e1 = _mm512_dpbusd_epi32(e1, a0, _mm512_loadu_si512(b.add(64) as *const _));
             b = b.add(128);
         }
-        if args.k % 4 != 0 {
+        if !args.k.is_multiple_of(4) {
             let a = a_tail::<XOR>(row, args.k);
             o0 = _mm512_dpbusd_epi32(o0, a, _mm512_loadu_si512(b as *const _));
             o1 = _mm512_dpbusd_epi32(o1, a, _mm512_loadu_si512(b.add(64) as *const _));
