@@ -157,13 +157,23 @@ pub struct GemmCall {
     pub dst_stride: usize,
 }
 
+/// Bytes of A rows that one row block may occupy: the block is re-read once per panel,
+/// so it should stay in the L2 cache while the panels stream past it.
+const A_BLOCK_BYTES: usize = 384 * 1024;
+
 /// The GEMM loop nest over a block, for any kernel table:
 ///
 /// ```text
-/// for each panel p overlapping col_begin..col_end      (B panel stays in cache)
-///     for each group of MR rows                         (A rows stream)
-///         kernel.tile(rows, panel p, lanes of p inside the block)
+/// for each block of MC rows (MC·K bytes of A ≈ A_BLOCK_BYTES, a multiple of MR)
+///     for each panel p overlapping col_begin..col_end    (NR columns of packed B)
+///         for each group of MR rows in the block
+///             kernel.tile(rows, panel p, lanes of p inside the block)
 /// ```
+///
+/// Optimisations: (1) the row block keeps A in L2 while every panel of B passes once
+/// per block, so B is read `ceil(M/MC)` times and A once from memory; (2) a panel (at
+/// most `NR·K` bytes) stays in L1/L2 across the tiles of a block; (3) no checks or
+/// dispatch inside: the tile function pointer is loaded once.
 ///
 /// # Safety
 /// The CPU supports `kernel.isa`; `call.packed` was packed by `kernel.pack` for this K
@@ -172,52 +182,59 @@ pub struct GemmCall {
 /// stage parameters for columns up to `col_end`).
 pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
     let (mr, nr) = (kernel.mr, kernel.nr);
+    let tile = kernel.tile;
     let panel_bytes = kernel.padded_k(call.k) * nr;
     // SAFETY: `stage` is valid (caller contract).
     let esize = unsafe { (*call.stage).dst_type.size() };
     let first = call.col_begin / nr;
     let last = (call.col_end - 1) / nr;
-    for p in first..=last {
-        let lane_begin = call.col_begin.max(p * nr) - p * nr;
-        let lane_end = call.col_end.min((p + 1) * nr) - p * nr;
-        let col0 = p * nr + lane_begin;
-        let mut i0 = 0;
-        while i0 < call.m {
-            // Pointer offsets below: row i0 < m of A, panel p < panels, columns p·nr..
-            // inside the padded per-column arrays, destination row i0 < m and column
-            // col0 − col_begin < col_end − col_begin: all inside the extents the caller
-            // guarantees.
-            let args = TileArgs {
-                // SAFETY: see above.
-                a: unsafe { call.a.add(i0 * call.a_stride) },
-                a_stride: call.a_stride,
-                a_xor: call.a_xor,
-                za: call.za,
-                m: mr.min(call.m - i0),
-                k: call.k,
-                // SAFETY: see above.
-                b: unsafe { call.packed.add(p * panel_bytes) },
-                // SAFETY: see above.
-                zb: unsafe { call.zb.add(p * nr) },
-                zb_nonzero: call.zb_nonzero,
-                // SAFETY: see above.
-                colcorr: unsafe { call.colcorr.add(p * nr) },
-                lane_begin,
-                lane_end,
-                col0,
-                stage: call.stage,
-                // SAFETY: see above.
-                dst: unsafe {
-                    call.dst
-                        .add((i0 * call.dst_stride + (col0 - call.col_begin)) * esize)
-                },
-                dst_stride: call.dst_stride,
-            };
-            // SAFETY: the tile's pointers are valid as derived above; the CPU supports
-            // the kernel's ISA (caller contract).
-            unsafe { (kernel.tile)(&args) };
-            i0 += mr;
+    let mc = ((A_BLOCK_BYTES / call.k.max(1)) / mr * mr).max(mr);
+    let mut r0 = 0;
+    while r0 < call.m {
+        let r1 = (r0 + mc).min(call.m);
+        for p in first..=last {
+            let lane_begin = call.col_begin.max(p * nr) - p * nr;
+            let lane_end = call.col_end.min((p + 1) * nr) - p * nr;
+            let col0 = p * nr + lane_begin;
+            let mut i0 = r0;
+            while i0 < r1 {
+                // Pointer offsets below: row i0 < m of A, panel p < panels, columns
+                // p·nr.. inside the padded per-column arrays, destination row i0 < m and
+                // column col0 − col_begin < col_end − col_begin: all inside the extents
+                // the caller guarantees.
+                let args = TileArgs {
+                    // SAFETY: see above.
+                    a: unsafe { call.a.add(i0 * call.a_stride) },
+                    a_stride: call.a_stride,
+                    a_xor: call.a_xor,
+                    za: call.za,
+                    m: mr.min(r1 - i0),
+                    k: call.k,
+                    // SAFETY: see above.
+                    b: unsafe { call.packed.add(p * panel_bytes) },
+                    // SAFETY: see above.
+                    zb: unsafe { call.zb.add(p * nr) },
+                    zb_nonzero: call.zb_nonzero,
+                    // SAFETY: see above.
+                    colcorr: unsafe { call.colcorr.add(p * nr) },
+                    lane_begin,
+                    lane_end,
+                    col0,
+                    stage: call.stage,
+                    // SAFETY: see above.
+                    dst: unsafe {
+                        call.dst
+                            .add((i0 * call.dst_stride + (col0 - call.col_begin)) * esize)
+                    },
+                    dst_stride: call.dst_stride,
+                };
+                // SAFETY: the tile's pointers are valid as derived above; the CPU
+                // supports the kernel's ISA (caller contract).
+                unsafe { tile(&args) };
+                i0 += mr;
+            }
         }
+        r0 = r1;
     }
 }
 

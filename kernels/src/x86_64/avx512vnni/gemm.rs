@@ -1,4 +1,4 @@
-//! `x86_64::avx512vnni::gemm_u8i8_8x32c4`: an 8×32 tile of u8×i8 → i32 with `vpdpbusd`,
+//! `x86_64::avx512vnni::gemm_u8i8_12x32c4`: an 8×32 tile of u8×i8 → i32 with `vpdpbusd`,
 //! K in groups of 4, and the fused output stage on the way out.
 //!
 //! Packed B layout (shared with every `…c4` kernel, see [`crate::PackArgs`]): panels of
@@ -7,7 +7,7 @@
 //! operands), 4 bytes per row per group, broadcast to 16 lanes.
 //!
 //! ```text
-//! for each group g of 4 K values:           (inner loop, per tile of M ≤ 8 rows)
+//! for each group g of 4 K values:           (inner loop, per tile of M ≤ 12 rows)
 //!     b0, b1 = load 2 zmm of the panel      (columns 0..16, 16..32)
 //!     for i in 0..M: a = broadcast(A[i][4g..4g+4]);  acc[i][0] += a·b0; acc[i][1] += a·b1
 //! tail (K % 4 bytes): same with the last A bytes zero-padded (B is zero there)
@@ -15,11 +15,13 @@
 //! epilogue: acc + za·(K·zb − colsum) − zb·rowsum, then bias / requantize / store (masked)
 //! ```
 //!
-//! Optimisations: (1) 16 zmm accumulators (M = 8) reuse each B load 8 times and each A
-//! broadcast twice: 2 loads + 8 broadcasts per 16 `vpdpbusd` (1024 multiply-adds);
+//! Optimisations: (1) 24 zmm accumulators (M = 12) reuse each B load 12 times and each A
+//! broadcast twice: 2 loads + 12 broadcasts per 24 `vpdpbusd` (1536 multiply-adds);
+//! 12×32 measured fastest of 8×32, 12×32, 14×32, 8×48, 6×64, 7×64 and 4×96 in a
+//! register-and-L1 loop on the development machine (Sapphire-Rapids-class Xeon);
 //! (2) the M = 1 (GEMV) tile keeps two accumulator chains per half so consecutive
 //! `vpdpbusd` do not wait on each other's latency; (3) the tile height is a const
-//! generic, stamped out for M = 1..=8 and u8/i8 A, so no branch is left in the loop;
+//! generic, stamped out for M = 1..=12 and u8/i8 A, so no branch is left in the loop;
 //! (4) the output stage (all schemes) runs on zmm registers with masked stores, so
 //! column edges need no scalar path.
 
@@ -28,13 +30,13 @@ use core::arch::x86_64::*;
 use crate::x86_64::avx512bw::stage::{load_params, store16};
 use crate::{GemmKernel, Isa, PackArgs, TileArgs};
 
-const MR: usize = 8;
+const MR: usize = 12;
 const NR: usize = 32;
 const KR: usize = 4;
 
 /// The AVX-512 VNNI GEMM table.
 pub static GEMM: GemmKernel = GemmKernel {
-    name: "x86_64::avx512vnni::gemm_u8i8_8x32c4",
+    name: "x86_64::avx512vnni::gemm_u8i8_12x32c4",
     isa: Isa::Avx512Vnni,
     mr: MR,
     nr: NR,
@@ -71,8 +73,16 @@ unsafe fn tile(args: &TileArgs) {
             (6, true) => tile_m::<6, true>(args),
             (7, false) => tile_m::<7, false>(args),
             (7, true) => tile_m::<7, true>(args),
-            (_, false) => tile_m::<8, false>(args),
-            (_, true) => tile_m::<8, true>(args),
+            (8, false) => tile_m::<8, false>(args),
+            (8, true) => tile_m::<8, true>(args),
+            (9, false) => tile_m::<9, false>(args),
+            (9, true) => tile_m::<9, true>(args),
+            (10, false) => tile_m::<10, false>(args),
+            (10, true) => tile_m::<10, true>(args),
+            (11, false) => tile_m::<11, false>(args),
+            (11, true) => tile_m::<11, true>(args),
+            (_, false) => tile_m::<12, false>(args),
+            (_, true) => tile_m::<12, true>(args),
         }
     }
 }
@@ -129,7 +139,7 @@ unsafe fn row_sum<const XOR: bool>(row: *const u8, k: usize) -> i32 {
 
 /// Applies the zero-point correction and the output stage to `M` rows × 32 lanes.
 #[inline(always)]
-unsafe fn epilogue<const M: usize, const XOR: bool>(args: &TileArgs, acc: &[[__m512i; 2]; M]) {
+unsafe fn epilogue<const M: usize, const XOR: bool>(args: &TileArgs, acc: [[__m512i; 2]; M]) {
     // SAFETY: AVX-512F+BW present; the per-column arrays hold NR entries; the stage
     // parameters and destination are valid for the set lanes (tile contract); masked
     // stores touch only those lanes.
@@ -175,30 +185,34 @@ unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
     // SAFETY: AVX-512 VNNI present; A rows i < M have K bytes (a_group/a_tail stay
     // inside); the panel holds ceil(K/4) groups of 128 bytes.
     unsafe {
-        let rows: [*const u8; M] = core::array::from_fn(|i| args.a.add(i * args.a_stride));
+        // Row addresses are recomputed from (a, stride) rather than held in an array of
+        // M pointers, which would not fit the 16 general registers and spill.
+        let (a0, stride) = (args.a, args.a_stride);
         let mut acc = [[_mm512_setzero_si512(); 2]; M];
         let groups = args.k / 4;
         let mut b = args.b;
         for g in 0..groups {
             let b0 = _mm512_loadu_si512(b as *const _);
             let b1 = _mm512_loadu_si512(b.add(64) as *const _);
-            for i in 0..M {
-                let a = a_group::<XOR>(rows[i], g);
-                acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], a, b0);
-                acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], a, b1);
+            for (i, row) in acc.iter_mut().enumerate() {
+                let a = a_group::<XOR>(a0.add(i * stride), g);
+                row[0] = _mm512_dpbusd_epi32(row[0], a, b0);
+                row[1] = _mm512_dpbusd_epi32(row[1], a, b1);
             }
             b = b.add(128);
         }
-        if !args.k.is_multiple_of(4) {
+        if args.k % 4 != 0 {
             let b0 = _mm512_loadu_si512(b as *const _);
             let b1 = _mm512_loadu_si512(b.add(64) as *const _);
-            for i in 0..M {
-                let a = a_tail::<XOR>(rows[i], args.k);
-                acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], a, b0);
-                acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], a, b1);
+            for (i, row) in acc.iter_mut().enumerate() {
+                let a = a_tail::<XOR>(a0.add(i * stride), args.k);
+                row[0] = _mm512_dpbusd_epi32(row[0], a, b0);
+                row[1] = _mm512_dpbusd_epi32(row[1], a, b1);
             }
         }
-        epilogue::<M, XOR>(args, &acc);
+        // By value: a reference would let the accumulators escape, and the compiler then
+        // stores every one of them to the stack on each iteration.
+        epilogue::<M, XOR>(args, acc);
     }
 }
 
@@ -240,6 +254,6 @@ unsafe fn tile_m1<const XOR: bool>(args: &TileArgs) {
             o1 = _mm512_dpbusd_epi32(o1, a, _mm512_loadu_si512(b.add(64) as *const _));
         }
         let acc = [[_mm512_add_epi32(e0, o0), _mm512_add_epi32(e1, o1)]];
-        epilogue::<1, XOR>(args, &acc);
+        epilogue::<1, XOR>(args, acc);
     }
 }
