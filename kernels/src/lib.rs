@@ -64,6 +64,8 @@ pub use table::{run_gemm, ElementwiseKernels, GemmCall, GemmKernel, PackArgs, Ti
 pub const GEMM_KERNELS: &[&GemmKernel] = &[
     #[cfg(target_arch = "x86_64")]
     &x86_64::avx512vnni::GEMM,
+    #[cfg(target_arch = "x86_64")]
+    &x86_64::avx512bw::GEMM,
     &scalar::GEMM,
 ];
 

@@ -27,7 +27,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::x86_64::avx512bw::stage::{load_params, store16};
+use crate::x86_64::avx512bw::stage::epilogue;
 use crate::{GemmKernel, Isa, PackArgs, TileArgs};
 
 const MR: usize = 12;
@@ -112,71 +112,6 @@ unsafe fn a_tail<const XOR: bool>(row: *const u8, k: usize) -> __m512i {
     }
     // SAFETY: AVX-512F present in every caller.
     unsafe { _mm512_set1_epi32(i32::from_le_bytes(bytes)) }
-}
-
-/// Σ_k (A[k] ^ xor) of one row, with `vpsadbw`.
-#[inline(always)]
-unsafe fn row_sum<const XOR: bool>(row: *const u8, k: usize) -> i32 {
-    // SAFETY: the masked loads read only bytes < K of the row; AVX-512F+BW present.
-    unsafe {
-        let zero = _mm512_setzero_si512();
-        let flip = _mm512_set1_epi8(0x80u8 as i8);
-        let mut s = zero;
-        let mut off = 0;
-        while off < k {
-            let n = (k - off).min(64);
-            let m: u64 = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
-            let mut v = _mm512_maskz_loadu_epi8(m, row.add(off) as *const i8);
-            if XOR {
-                v = _mm512_maskz_mov_epi8(m, _mm512_xor_si512(v, flip));
-            }
-            s = _mm512_add_epi64(s, _mm512_sad_epu8(v, zero));
-            off += 64;
-        }
-        _mm512_reduce_add_epi64(s) as i32
-    }
-}
-
-/// Applies the zero-point correction and the output stage to `M` rows × 32 lanes.
-#[inline(always)]
-unsafe fn epilogue<const M: usize, const XOR: bool>(args: &TileArgs, acc: [[__m512i; 2]; M]) {
-    // SAFETY: AVX-512F+BW present; the per-column arrays hold NR entries; the stage
-    // parameters and destination are valid for the set lanes (tile contract); masked
-    // stores touch only those lanes.
-    unsafe {
-        let stage = &*args.stage;
-        let es = stage.dst_type.size();
-        let mut rowsum = [0i32; M];
-        if args.zb_nonzero {
-            for (i, r) in rowsum.iter_mut().enumerate() {
-                *r = row_sum::<XOR>(args.a.add(i * args.a_stride), args.k);
-            }
-        }
-        let span: u64 = ((1u64 << args.lane_end) - 1) & !((1u64 << args.lane_begin) - 1);
-        let za = _mm512_set1_epi32(args.za);
-        let panel_col = args.col0 - args.lane_begin;
-        for h in 0..2 {
-            let mask = (span >> (16 * h)) as u16;
-            if mask == 0 {
-                continue;
-            }
-            let corr =
-                _mm512_mullo_epi32(za, _mm512_loadu_si512(args.colcorr.add(16 * h) as *const _));
-            let zb = _mm512_loadu_si512(args.zb.add(16 * h) as *const _);
-            let p = load_params(stage, panel_col + 16 * h, mask);
-            for (i, row) in acc.iter().enumerate() {
-                let mut v = _mm512_add_epi32(row[h], corr);
-                if args.zb_nonzero {
-                    v = _mm512_sub_epi32(v, _mm512_mullo_epi32(zb, _mm512_set1_epi32(rowsum[i])));
-                }
-                let dst = args
-                    .dst
-                    .wrapping_add((i * args.dst_stride + 16 * h) * es)
-                    .wrapping_sub(args.lane_begin * es);
-                store16(stage, &p, v, mask, dst);
-            }
-        }
-    }
 }
 
 /// A tile of `M` rows.
