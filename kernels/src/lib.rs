@@ -66,6 +66,8 @@ pub const GEMM_KERNELS: &[&GemmKernel] = &[
     &x86_64::avx512vnni::GEMM,
     #[cfg(target_arch = "x86_64")]
     &x86_64::avx512bw::GEMM,
+    #[cfg(target_arch = "x86_64")]
+    &x86_64::avx2::GEMM,
     &scalar::GEMM,
 ];
 
@@ -73,6 +75,8 @@ pub const GEMM_KERNELS: &[&GemmKernel] = &[
 pub const ELEMENTWISE_KERNELS: &[&ElementwiseKernels] = &[
     #[cfg(target_arch = "x86_64")]
     &x86_64::avx512bw::ELEMENTWISE,
+    #[cfg(target_arch = "x86_64")]
+    &x86_64::avx2::ELEMENTWISE,
     &scalar::ELEMENTWISE,
 ];
 

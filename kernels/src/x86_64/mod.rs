@@ -6,5 +6,6 @@
 //! Every function here needs the features of its folder; the tables are only handed out
 //! by the safe crate after run-time detection.
 
+pub mod avx2;
 pub mod avx512bw;
 pub mod avx512vnni;

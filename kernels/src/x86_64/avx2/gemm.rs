@@ -1,0 +1,152 @@
+//! `x86_64::avx2::gemm_u8i8_6x16c2`: a 6×16 tile of u8×i8 → i32 with AVX2 `vpmaddwd`.
+//!
+//! `vpmaddubsw` would saturate its i16 pair sums (255·127·2 > 32767), so both operands
+//! are widened to i16 and `vpmaddwd` forms exact i32 pair sums:
+//!
+//! ```text
+//! B packed with KR = 2: per pair of K values, 16 columns × 2 bytes = 32 bytes
+//! A widened per chunk of 64 pairs into a stack buffer of u32 = a[2p] | a[2p+1] << 16
+//! for each pair p:
+//!     b0, b1 = vpmovsxbw(16 bytes), vpmovsxbw(next 16 bytes)      (columns 0..8, 8..16)
+//!     for i in 0..M: a = broadcast(buf[i][p]); acc[i][h] += vpmaddwd(a, b_h)
+//! ```
+//!
+//! Instruction mix per pair (M = 6): 12 `vpmaddwd` + 12 `vpaddd` + 2 `vpmovsxbw` + 6
+//! broadcast loads, 12 accumulators + 2 B + 1 A of the 16 ymm registers. The bound is the
+//! register-only rate of the `vpmaddwd` + `vpaddd` pair (on Haswell–Ice Lake: 2
+//! `vpmaddwd` per cycle on p0/p1, `vpaddd` on p0/p1/p5). Optimisations: (1) 12
+//! accumulators reuse each widened B vector 6 times; (2) A is widened and XORed once per
+//! chunk; (3) the tile height is a const generic (1..=6, u8/i8 A).
+
+use core::arch::x86_64::*;
+
+use super::stage::epilogue;
+use crate::{GemmKernel, Isa, PackArgs, TileArgs};
+
+const MR: usize = 6;
+const NR: usize = 16;
+const KR: usize = 2;
+/// K pairs widened per chunk.
+const CHUNK: usize = 64;
+
+/// The AVX2 GEMM table.
+pub static GEMM: GemmKernel = GemmKernel {
+    name: "x86_64::avx2::gemm_u8i8_6x16c2",
+    isa: Isa::Avx2,
+    mr: MR,
+    nr: NR,
+    kr: KR,
+    pack,
+    tile,
+};
+
+/// # Safety
+/// See [`GemmKernel::pack`].
+unsafe fn pack(args: &PackArgs) {
+    // SAFETY: forwarded contract; the scalar packer writes the layout of NR/KR.
+    unsafe { crate::scalar::gemm::pack::<NR, KR>(args) }
+}
+
+/// # Safety
+/// See [`GemmKernel::tile`]; the CPU has AVX2.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile(args: &TileArgs) {
+    // SAFETY: forwarded contract (same features enabled here).
+    unsafe {
+        match (args.m, args.a_xor != 0) {
+            (1, false) => tile_m::<1, false>(args),
+            (1, true) => tile_m::<1, true>(args),
+            (2, false) => tile_m::<2, false>(args),
+            (2, true) => tile_m::<2, true>(args),
+            (3, false) => tile_m::<3, false>(args),
+            (3, true) => tile_m::<3, true>(args),
+            (4, false) => tile_m::<4, false>(args),
+            (4, true) => tile_m::<4, true>(args),
+            (5, false) => tile_m::<5, false>(args),
+            (5, true) => tile_m::<5, true>(args),
+            (_, false) => tile_m::<6, false>(args),
+            (_, true) => tile_m::<6, true>(args),
+        }
+    }
+}
+
+/// Widens pairs `p0..p0 + n` of a row into `dst[j] = a[2p] | a[2p+1] << 16` (XOR applied
+/// to real bytes; bytes at or past `k` read as 0).
+///
+/// # Safety
+/// AVX2 present; `row` valid for `k` bytes; `n <= CHUNK`.
+#[inline(always)]
+unsafe fn widen_pairs<const XOR: bool>(
+    row: *const u8,
+    k: usize,
+    p0: usize,
+    n: usize,
+    dst: &mut [u32; CHUNK],
+) {
+    let flip = if XOR { 0x80 } else { 0 };
+    let mut j = 0;
+    // Whole groups of 8 pairs (16 bytes) while they lie inside the row.
+    while j + 8 <= n && 2 * (p0 + j) + 16 <= k {
+        // SAFETY: bytes 2(p0+j)..+16 are inside the row; the store writes dst[j..j+8].
+        unsafe {
+            let mut v = _mm_loadu_si128(row.add(2 * (p0 + j)) as *const __m128i);
+            if XOR {
+                v = _mm_xor_si128(v, _mm_set1_epi8(0x80u8 as i8));
+            }
+            _mm256_storeu_si256(
+                dst.as_mut_ptr().add(j) as *mut __m256i,
+                _mm256_cvtepu8_epi16(v),
+            );
+        }
+        j += 8;
+    }
+    while j < n {
+        let off = 2 * (p0 + j);
+        // SAFETY: each byte is read only when its offset is below k.
+        let lo = if off < k {
+            (unsafe { *row.add(off) }) ^ flip
+        } else {
+            0
+        };
+        // SAFETY: as above.
+        let hi = if off + 1 < k {
+            (unsafe { *row.add(off + 1) }) ^ flip
+        } else {
+            0
+        };
+        dst[j] = lo as u32 | (hi as u32) << 16;
+        j += 1;
+    }
+}
+
+/// A tile of `M` rows.
+#[inline(always)]
+unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
+    // SAFETY: AVX2 present; A rows i < M have K bytes (read by widen_pairs only); the
+    // panel holds ceil(K/2) pairs of 32 bytes; p < n <= CHUNK.
+    unsafe {
+        let pairs = args.k.div_ceil(2);
+        let mut acc = [[_mm256_setzero_si256(); 2]; M];
+        let mut buf = [[0u32; CHUNK]; M];
+        let mut b = args.b;
+        let mut p0 = 0;
+        while p0 < pairs {
+            let n = (pairs - p0).min(CHUNK);
+            for (i, row) in buf.iter_mut().enumerate() {
+                widen_pairs::<XOR>(args.a.add(i * args.a_stride), args.k, p0, n, row);
+            }
+            for p in 0..n {
+                let b0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(b as *const __m128i));
+                let b1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(b.add(16) as *const __m128i));
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let a = _mm256_set1_epi32(buf[i][p] as i32);
+                    row[0] = _mm256_add_epi32(row[0], _mm256_madd_epi16(a, b0));
+                    row[1] = _mm256_add_epi32(row[1], _mm256_madd_epi16(a, b1));
+                }
+                b = b.add(32);
+            }
+            p0 += n;
+        }
+        epilogue::<M, XOR>(args, acc);
+    }
+}

@@ -1,0 +1,8 @@
+//! AVX2 kernels (Haswell and later, Zen): 8 i32 lanes per ymm.
+
+pub mod gemm;
+pub mod quant;
+pub mod stage;
+
+pub use gemm::GEMM;
+pub use quant::ELEMENTWISE;
