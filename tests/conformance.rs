@@ -180,8 +180,10 @@ fn report_runs_and_names_the_chosen_kernels() {
     let out = Command::new(exe).arg("--json").output().unwrap();
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    // The binary runs natively even when this test runs under an emulator (CI's qemu
+    // lanes), so its choice is checked against the compiled variants, not this process.
     let chosen = v["chosen"]["gemm"].as_str().unwrap();
-    assert_eq!(chosen, Engine::global().unwrap().gemm_kernel().name);
+    assert!(variants().iter().any(|x| x.name == chosen), "unknown kernel {chosen}");
     let rows = v["throughput"].as_array().unwrap();
     for op in ["gemm", "gemv", "quantize"] {
         assert!(

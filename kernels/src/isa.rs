@@ -67,8 +67,8 @@ impl Isa {
         match self {
             Isa::Scalar => &[],
             Isa::Avx2 => &["avx2", "fma"],
-            Isa::Avx512Bw => &["avx512f", "avx512bw", "avx512vl"],
-            Isa::Avx512Vnni => &["avx512f", "avx512bw", "avx512vl", "avx512vnni"],
+            Isa::Avx512Bw => &["avx512f", "avx512vl", "avx512bw"],
+            Isa::Avx512Vnni => &["avx512f", "avx512vl", "avx512bw", "avx512vnni"],
             Isa::Neon => &["neon"],
             Isa::Dotprod => &["neon", "dotprod"],
             Isa::I8mm => &["neon", "dotprod", "i8mm"],
