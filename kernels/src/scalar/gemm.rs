@@ -22,33 +22,96 @@ pub static GEMM: GemmKernel = GemmKernel {
 };
 
 /// Packs B into panels of `NR` columns, `KR` consecutive K values per column (layout on
-/// [`PackArgs`]), and writes the column sums.
+/// [`PackArgs`]), and writes the column sums. Portable, used by every kernel table whose
+/// layout is this one; two fast paths cover the common contiguous layouts:
+/// - N×K rows (`k_stride == 1`): each column's K bytes are contiguous and are copied in
+///   `KR`-byte pieces, the column sum taken over the contiguous row;
+/// - K×N rows (`n_stride == 1`): each K row's `NR` bytes of a panel are contiguous and
+///   are scattered to stride `KR`, the sums kept in an `NR`-wide accumulator.
 ///
 /// # Safety
 /// `args` valid as documented on [`PackArgs`] for this `NR`/`KR`.
 pub unsafe fn pack<const NR: usize, const KR: usize>(args: &PackArgs) {
     let kp = args.k.div_ceil(KR) * KR;
     let panels = args.n.div_ceil(NR);
-    for p in 0..panels {
-        // SAFETY: panel p < panels lies inside dst (panels·kp·NR bytes).
-        let panel = unsafe { args.dst.add(p * kp * NR) };
-        for j in 0..NR {
-            let col = p * NR + j;
-            let mut sum = 0i32;
-            for kk in 0..kp {
-                let v = if col < args.n && kk < args.k {
-                    // SAFETY: kk < K and col < N address an element of B.
-                    let byte = unsafe { *args.src.add(kk * args.k_stride + col * args.n_stride) };
-                    (byte ^ args.xor) as i8
+    // SAFETY: dst holds panels·kp·NR bytes and colsum panels·NR values (contract).
+    let (dst, colsum) = unsafe {
+        (
+            core::slice::from_raw_parts_mut(args.dst, panels * kp * NR),
+            core::slice::from_raw_parts_mut(args.colsum, panels * NR),
+        )
+    };
+    dst.fill(0);
+    colsum.fill(0);
+    let (k, n, x) = (args.k, args.n, args.xor);
+    if args.k_stride == 1 {
+        let full = k / KR;
+        for p in 0..panels {
+            let width = NR.min(n - p * NR);
+            let panel = &mut dst[p * kp * NR..(p + 1) * kp * NR];
+            // SAFETY: columns p·NR + j < N hold K contiguous bytes at (p·NR + j)·n_stride.
+            let rows: [&[u8]; NR] = core::array::from_fn(|j| unsafe {
+                if j < width {
+                    core::slice::from_raw_parts(args.src.add((p * NR + j) * args.n_stride), k)
                 } else {
-                    0
-                };
-                sum = sum.wrapping_add(v as i32);
-                // SAFETY: offset < kp·NR, inside the panel.
-                unsafe { *panel.add((kk / KR) * NR * KR + j * KR + kk % KR) = v };
+                    &[]
+                }
+            });
+            // Whole groups: KR bytes of each of the panel's columns, written contiguously.
+            for (g, out) in panel.chunks_exact_mut(NR * KR).take(full).enumerate() {
+                for (row, piece) in rows.iter().take(width).zip(out.chunks_exact_mut(KR)) {
+                    let src: &[u8; KR] = row[g * KR..g * KR + KR].try_into().expect("KR bytes");
+                    for (d, &b) in piece.iter_mut().zip(src) {
+                        *d = (b ^ x) as i8;
+                    }
+                }
             }
-            // SAFETY: col < panels·NR entries of colsum.
-            unsafe { *args.colsum.add(col) = sum };
+            // The last partial group (zero-padded).
+            if full * KR < k {
+                let out = &mut panel[full * NR * KR..];
+                for (row, piece) in rows.iter().take(width).zip(out.chunks_exact_mut(KR)) {
+                    for (d, &b) in piece.iter_mut().zip(&row[full * KR..]) {
+                        *d = (b ^ x) as i8;
+                    }
+                }
+            }
+            for (j, row) in rows.iter().take(width).enumerate() {
+                colsum[p * NR + j] = row
+                    .iter()
+                    .fold(0i32, |s, &b| s.wrapping_add((b ^ x) as i8 as i32));
+            }
+        }
+    } else if args.n_stride == 1 {
+        for p in 0..panels {
+            let width = NR.min(n - p * NR);
+            let panel = &mut dst[p * kp * NR..(p + 1) * kp * NR];
+            let mut sums = [0i32; NR];
+            for kk in 0..k {
+                // SAFETY: row kk < K holds N contiguous bytes; p·NR + width <= N.
+                let src = unsafe {
+                    core::slice::from_raw_parts(args.src.add(kk * args.k_stride + p * NR), width)
+                };
+                let base = (kk / KR) * NR * KR + kk % KR;
+                for (j, &b) in src.iter().enumerate() {
+                    let v = (b ^ x) as i8;
+                    panel[base + j * KR] = v;
+                    sums[j] = sums[j].wrapping_add(v as i32);
+                }
+            }
+            colsum[p * NR..p * NR + width].copy_from_slice(&sums[..width]);
+        }
+    } else {
+        for col in 0..n {
+            let (p, j) = (col / NR, col % NR);
+            let mut sum = 0i32;
+            for kk in 0..k {
+                // SAFETY: kk < K and col < N address an element of B.
+                let b = unsafe { *args.src.add(kk * args.k_stride + col * args.n_stride) };
+                let v = (b ^ x) as i8;
+                sum = sum.wrapping_add(v as i32);
+                dst[p * kp * NR + (kk / KR) * NR * KR + j * KR + kk % KR] = v;
+            }
+            colsum[col] = sum;
         }
     }
 }

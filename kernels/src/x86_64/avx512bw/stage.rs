@@ -35,50 +35,71 @@ pub(crate) struct Params16 {
 }
 
 /// Loads the parameters of global columns `first_col + l` for the lanes `l` set in
-/// `mask` (other lanes get harmless neutral values).
+/// `mask` (other lanes get harmless neutral values). Per-tensor parameters are
+/// broadcast; per-channel ones are read with masked vector loads (masked-off lanes are
+/// not read), the interleaved `(m0, shift)` pairs deinterleaved with `vpermt2d`.
 ///
 /// # Safety
 /// AVX-512F is available; the stage's pointers are valid for every column of a set lane.
 #[inline(always)]
 pub(crate) unsafe fn load_params(stage: &OutputStage, first_col: usize, mask: u16) -> Params16 {
-    let mut bias = [0i32; 16];
-    let mut scale = [1.0f32; 16];
-    let mut fbias = [0.0f32; 16];
-    let mut m0 = [1i32 << 30; 16];
-    let mut shift = [0i32; 16];
-    let ps = stage.param_stride;
-    for l in 0..16 {
-        if mask & (1 << l) == 0 {
-            continue;
-        }
-        let col = first_col + l;
-        // SAFETY: lane l is set, so column `col` is inside the block and every non-null
-        // parameter pointer is valid for it (caller contract).
-        unsafe {
-            if !stage.bias.is_null() {
-                bias[l] = *stage.bias.add(col);
-            }
-            if !stage.scale.is_null() {
-                scale[l] = *stage.scale.add(col * ps);
-            }
-            if !stage.f32_bias.is_null() {
-                fbias[l] = *stage.f32_bias.add(col);
-            }
-            if !stage.multiplier.is_null() {
-                let m = *stage.multiplier.add(col * ps);
-                m0[l] = m.m0;
-                shift[l] = m.shift;
-            }
-        }
-    }
-    // SAFETY: AVX-512F is available (caller contract); the arrays are 64 bytes each.
+    let per_channel = stage.param_stride != 0;
+    // SAFETY: AVX-512F is available (caller contract). Every pointer is only
+    // dereferenced when non-null, for per-tensor parameters at index 0 and otherwise
+    // through masked loads of the set lanes' columns, which are valid (caller contract);
+    // `wrapping_add` forms the base address without asserting it is in bounds.
     unsafe {
+        let load_f = |p: *const f32, neutral: f32| -> __m512 {
+            if p.is_null() {
+                _mm512_set1_ps(neutral)
+            } else if per_channel {
+                _mm512_mask_loadu_ps(_mm512_set1_ps(neutral), mask, p.wrapping_add(first_col))
+            } else {
+                _mm512_set1_ps(*p)
+            }
+        };
+        let bias = if stage.bias.is_null() {
+            _mm512_setzero_si512()
+        } else {
+            _mm512_maskz_loadu_epi32(mask, stage.bias.wrapping_add(first_col))
+        };
+        let fbias = if stage.f32_bias.is_null() {
+            _mm512_setzero_ps()
+        } else {
+            _mm512_maskz_loadu_ps(mask, stage.f32_bias.wrapping_add(first_col))
+        };
+        let (m0, shift) = if stage.multiplier.is_null() {
+            (_mm512_set1_epi32(1 << 30), _mm512_setzero_si512())
+        } else if per_channel {
+            // Pairs (m0, shift) of lanes 0..8 and 8..16: each lane bit covers two i32.
+            let spread = |m: u8| -> u16 {
+                let mut r = 0u16;
+                for b in 0..8 {
+                    if m & (1 << b) != 0 {
+                        r |= 0b11 << (2 * b);
+                    }
+                }
+                r
+            };
+            let base = stage.multiplier.wrapping_add(first_col) as *const i32;
+            let lo = _mm512_maskz_loadu_epi32(spread(mask as u8), base);
+            let hi = _mm512_maskz_loadu_epi32(spread((mask >> 8) as u8), base.wrapping_add(16));
+            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            (
+                _mm512_permutex2var_epi32(lo, even, hi),
+                _mm512_permutex2var_epi32(lo, odd, hi),
+            )
+        } else {
+            let m = *stage.multiplier;
+            (_mm512_set1_epi32(m.m0), _mm512_set1_epi32(m.shift))
+        };
         Params16 {
-            bias: _mm512_loadu_si512(bias.as_ptr() as *const _),
-            scale: _mm512_loadu_ps(scale.as_ptr()),
-            fbias: _mm512_loadu_ps(fbias.as_ptr()),
-            m0: _mm512_loadu_si512(m0.as_ptr() as *const _),
-            shift: _mm512_loadu_si512(shift.as_ptr() as *const _),
+            bias,
+            scale: load_f(stage.scale, 1.0),
+            fbias,
+            m0,
+            shift,
             lo_i: _mm512_set1_epi32(stage.qmin - stage.zero_point),
             hi_i: _mm512_set1_epi32(stage.qmax - stage.zero_point),
             lo_f: _mm512_set1_ps((stage.qmin - stage.zero_point) as f32),
