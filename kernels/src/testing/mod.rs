@@ -327,6 +327,92 @@ impl GemmCase {
 
 const CANARY: u8 = 0xA5;
 
+/// A byte buffer placed flush against an inaccessible guard page (on Unix), so that a
+/// kernel reading one byte past its end faults instead of reading silently. Elsewhere a
+/// plain allocation.
+pub struct Guarded {
+    #[cfg(unix)]
+    map: (*mut libc::c_void, usize),
+    #[cfg(not(unix))]
+    vec: Vec<u8>,
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Guarded {
+    /// A copy of `data`, ending right before a guard page.
+    pub fn new(data: &[u8]) -> Guarded {
+        #[cfg(unix)]
+        {
+            // SAFETY: plain anonymous mapping of whole pages followed by mprotect of the
+            // last page; `ptr..ptr + len` lies inside the readable pages and is written
+            // only through `copy_nonoverlapping` of `len` bytes.
+            unsafe {
+                let page = libc::sysconf(libc::_SC_PAGESIZE) as usize;
+                let data_pages = data.len().div_ceil(page).max(1);
+                let size = (data_pages + 1) * page;
+                let base = libc::mmap(
+                    core::ptr::null_mut(),
+                    size,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                );
+                assert!(base != libc::MAP_FAILED, "mmap failed");
+                let guard = (base as *mut u8).add(data_pages * page);
+                assert_eq!(
+                    libc::mprotect(guard as *mut _, page, libc::PROT_NONE),
+                    0,
+                    "mprotect failed"
+                );
+                let ptr = guard.sub(data.len());
+                core::ptr::copy_nonoverlapping(data.as_ptr(), ptr, data.len());
+                Guarded {
+                    map: (base, size),
+                    ptr,
+                    len: data.len(),
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let mut vec = data.to_vec();
+            let ptr = vec.as_mut_ptr();
+            Guarded {
+                vec,
+                ptr,
+                len: data.len(),
+            }
+        }
+    }
+
+    /// Start of the data.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr
+    }
+
+    /// Length of the data.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the buffer is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        // SAFETY: unmaps exactly the mapping made in `new`.
+        unsafe {
+            libc::munmap(self.map.0, self.map.1);
+        }
+    }
+}
+
 /// Runs `case` through `kernel` (packing, driver, tiles) and compares with the
 /// reference. On mismatch returns a message naming the kernel, geometry, shape, index,
 /// reference and actual values. The destination has a row stride with a gap and
@@ -346,8 +432,13 @@ pub fn check_gemm(kernel: &GemmKernel, case: &GemmCase) -> Result<(), String> {
     } else {
         (case.b_stride, 1)
     };
+    // A and B end right before a guard page: an over-read faults.
+    let a_buf = Guarded::new(&case.a[..(case.m - 1) * case.a_stride + case.k]);
+    let b_rows = if case.b_nxk { case.n } else { case.k };
+    let b_cols = if case.b_nxk { case.k } else { case.n };
+    let b_buf = Guarded::new(&case.b[..(b_rows - 1) * case.b_stride + b_cols]);
     let pa = PackArgs {
-        src: case.b.as_ptr(),
+        src: b_buf.as_ptr(),
         k_stride,
         n_stride,
         k: case.k,
@@ -373,7 +464,7 @@ pub fn check_gemm(kernel: &GemmKernel, case: &GemmCase) -> Result<(), String> {
     let lead = 16;
     let mut dst = vec![CANARY; (lead + case.m * stride + lead) * esize];
     let call = GemmCall {
-        a: case.a.as_ptr(),
+        a: a_buf.as_ptr(),
         a_stride: case.a_stride,
         a_xor: if case.a_i8 { 0x80 } else { 0 },
         za: case.za + if case.a_i8 { 128 } else { 0 },
