@@ -252,10 +252,18 @@ fn gemm_range_unchecked_kernel<A: QType, O: OutType>(
         return Ok(());
     }
     let signed = A::SIGNED;
+    // With K = 0 nothing of A is read and `a.check()` required no storage for it: point
+    // at the start with stride 0 rather than past the end of a possibly empty buffer.
+    let (a_offset, a_stride) = if b.k == 0 {
+        (0, 0)
+    } else {
+        (rows.start * a.stride, a.stride)
+    };
     let call = GemmCall {
-        // SAFETY: rows.start < a.rows and a.check() proved the rows exist.
-        a: unsafe { A::as_bytes(a.data).as_ptr().add(rows.start * a.stride) },
-        a_stride: a.stride,
+        // SAFETY: for K > 0, rows.start < a.rows and a.check() proved the rows exist, so
+        // the offset is inside `a.data`; for K = 0 the offset is 0.
+        a: unsafe { A::as_bytes(a.data).as_ptr().add(a_offset) },
+        a_stride,
         a_xor: if signed { 0x80 } else { 0 },
         za: a_zero_point.to_i32() + if signed { 128 } else { 0 },
         m: rows.len(),

@@ -354,5 +354,7 @@ pub fn check_multiplier(m: QuantizedMultiplier) -> Result<()> {
 
 /// The real value `m0 · 2^(shift − 31)` of a fixed-point multiplier.
 pub fn multiplier_to_real(m: QuantizedMultiplier) -> f64 {
-    m.m0 as f64 * 2f64.powi(m.shift - 31)
+    // Saturating: `check_multiplier` reports the value of any hand-built multiplier,
+    // including shifts near i32::MIN (exact for every valid shift).
+    m.m0 as f64 * 2f64.powi(m.shift.saturating_sub(31))
 }

@@ -42,9 +42,18 @@ fn plan<'g, T: QType>(
                 shape.len()
             )));
         }
-        let outer = shape[..axis].iter().product();
-        let inner = shape[axis + 1..].iter().product();
-        Ok((outer, shape[axis], inner))
+        // Checked: with a zero elsewhere in the shape `numel` fits while a partial
+        // product may not (e.g. [0, usize::MAX, 2]).
+        let product = |dims: &[usize]| {
+            dims.iter()
+                .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+                .ok_or_else(|| Error::Shape(format!("shape {shape:?} overflows usize")))
+        };
+        Ok((
+            product(&shape[..axis])?,
+            shape[axis],
+            product(&shape[axis + 1..])?,
+        ))
     };
     let params =
         |scales: &[f32], zps: Option<&[T]>, count: usize| -> Result<(Vec<f32>, Vec<i32>)> {
@@ -86,6 +95,10 @@ fn plan<'g, T: QType>(
         } => {
             let (outer, dim, inner) = check_axis(axis)?;
             let (s, z) = params(scales, zero_points, dim)?;
+            if numel == 0 {
+                // Validated; no runs (the loops below could count to a huge `outer`).
+                return Ok((Vec::new(), s, z));
+            }
             let mut runs = Vec::with_capacity(outer * dim);
             for o in 0..outer {
                 for d in 0..dim {
@@ -110,6 +123,9 @@ fn plan<'g, T: QType>(
             }
             let nb = dim.div_ceil(block_size);
             let (s, z) = params(scales, zero_points, outer * nb * inner)?;
+            if numel == 0 {
+                return Ok((Vec::new(), s, z));
+            }
             let mut runs = Vec::new();
             for o in 0..outer {
                 if inner == 1 {
@@ -290,6 +306,11 @@ impl Engine {
             )));
         }
         let raw = stage.lower::<O>(src.cols)?;
+        if src.cols == 0 {
+            // Zero-width rows: nothing to do, and the buffers may be shorter than
+            // `rows × stride` (`check` requires no storage for them).
+            return Ok(());
+        }
         let t = self.elementwise_kernels();
         for r in 0..src.rows {
             let row = &src.data[r * src.stride..r * src.stride + src.cols];
