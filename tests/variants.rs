@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::process::Command;
 
 use common::{first_diff, param, GemmInput, Out, Rng, SchemeDesc, StageDesc};
 use zeropoint::kernels::scalar::reference::{gemm_i32, RefShape};
@@ -444,7 +443,7 @@ fn child_global_engine() {
 /// the binary cannot be spawned (e.g. under an emulator without binfmt).
 fn run_child(isa: &str, mode: &str) -> Option<()> {
     let exe = std::env::current_exe().expect("current_exe");
-    let out = Command::new(&exe)
+    let out = common::target_command(&exe)
         .args([
             "child_global_engine",
             "--exact",

@@ -95,6 +95,28 @@ impl Rng {
 }
 
 /// The range of an 8-bit type.
+/// A command that runs `exe` (a binary built for this test's target) the way cargo runs
+/// this test: through the target's runner from `CARGO_TARGET_<TRIPLE>_RUNNER` when set
+/// (CI's qemu lanes: `qemu-x86_64 -cpu Haswell`, `qemu-aarch64 -cpu max`, …), so that a
+/// child process sees the same emulated CPU as its parent.
+#[allow(dead_code)]
+pub fn target_command(exe: &std::path::Path) -> std::process::Command {
+    let var = if cfg!(target_arch = "x86_64") {
+        "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER"
+    } else {
+        "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER"
+    };
+    match std::env::var(var) {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut parts = runner.split_whitespace();
+            let mut cmd = std::process::Command::new(parts.next().expect("non-empty runner"));
+            cmd.args(parts).arg(exe);
+            cmd
+        }
+        _ => std::process::Command::new(exe),
+    }
+}
+
 pub fn type_range(signed: bool) -> (i32, i32) {
     if signed {
         (-128, 127)
