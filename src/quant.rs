@@ -6,25 +6,97 @@ use crate::params::{check_scale, Granularity, QType, QuantParams, SymmetricRange
 use crate::stage::{OutType, OutputStage};
 use crate::{Engine, Error, Result};
 
-/// A contiguous run of elements that share one parameter index.
-struct Run {
-    start: usize,
-    len: usize,
-    param: usize,
+/// How the elements of a validated tensor map to parameters; iterating it allocates
+/// nothing (quantize and dequantize run on activations, in the hot path).
+enum Plan<'g, T: QType> {
+    /// Nothing to do (no elements).
+    Empty,
+    /// One run over all elements.
+    Tensor { numel: usize, scale: f32, zp: i32 },
+    /// Per-axis: runs of `inner` elements, parameter `d`.
+    Axis {
+        outer: usize,
+        dim: usize,
+        inner: usize,
+        scales: &'g [f32],
+        zps: Option<&'g [T]>,
+    },
+    /// Per-block along `axis`.
+    Block {
+        outer: usize,
+        dim: usize,
+        inner: usize,
+        block: usize,
+        scales: &'g [f32],
+        zps: Option<&'g [T]>,
+    },
 }
 
-/// Validates `shape` against a buffer length and the granularity, and lists the runs of
-/// elements sharing parameters. Returns `(runs, scales, zero points)`.
+impl<T: QType> Plan<'_, T> {
+    /// Calls `f(start, len, scale, zero_point)` for every run of elements sharing
+    /// parameters, in order.
+    fn for_each(&self, mut f: impl FnMut(usize, usize, f32, i32)) {
+        let zp = |zps: Option<&[T]>, i: usize| zps.map_or(0, |z| z[i].to_i32());
+        match *self {
+            Plan::Empty => {}
+            Plan::Tensor { numel, scale, zp } => f(0, numel, scale, zp),
+            Plan::Axis {
+                outer,
+                dim,
+                inner,
+                scales,
+                zps,
+            } => {
+                for o in 0..outer {
+                    for d in 0..dim {
+                        f((o * dim + d) * inner, inner, scales[d], zp(zps, d));
+                    }
+                }
+            }
+            Plan::Block {
+                outer,
+                dim,
+                inner,
+                block,
+                scales,
+                zps,
+            } => {
+                let nb = dim.div_ceil(block);
+                for o in 0..outer {
+                    if inner == 1 {
+                        // Blocks along the last axis are contiguous runs.
+                        for b in 0..nb {
+                            let d0 = b * block;
+                            let i = o * nb + b;
+                            f(o * dim + d0, block.min(dim - d0), scales[i], zp(zps, i));
+                        }
+                    } else {
+                        for d in 0..dim {
+                            for x in 0..inner {
+                                let i = (o * nb + d / block) * inner + x;
+                                f((o * dim + d) * inner + x, 1, scales[i], zp(zps, i));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Validates `shape` against the buffer lengths and the granularity's parameters.
 fn plan<'g, T: QType>(
     len_in: usize,
     len_out: usize,
     shape: &[usize],
-    g: &'g Granularity<'g, T>,
-) -> Result<(Vec<Run>, Vec<f32>, Vec<i32>)> {
-    let numel = shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| Error::Shape(format!("shape {shape:?} overflows usize")))?;
+    g: &Granularity<'g, T>,
+) -> Result<Plan<'g, T>> {
+    let product = |dims: &[usize]| {
+        dims.iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| Error::Shape(format!("shape {shape:?} overflows usize")))
+    };
+    let numel = product(shape)?;
     if len_in != numel {
         return Err(Error::Shape(format!(
             "input has {len_in} elements but shape {shape:?} has {numel}"
@@ -44,72 +116,50 @@ fn plan<'g, T: QType>(
         }
         // Checked: with a zero elsewhere in the shape `numel` fits while a partial
         // product may not (e.g. [0, usize::MAX, 2]).
-        let product = |dims: &[usize]| {
-            dims.iter()
-                .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-                .ok_or_else(|| Error::Shape(format!("shape {shape:?} overflows usize")))
-        };
         Ok((
             product(&shape[..axis])?,
             shape[axis],
             product(&shape[axis + 1..])?,
         ))
     };
-    let params =
-        |scales: &[f32], zps: Option<&[T]>, count: usize| -> Result<(Vec<f32>, Vec<i32>)> {
-            if scales.len() != count {
-                return Err(Error::Shape(format!(
-                    "{} scales where {count} are needed",
-                    scales.len()
-                )));
-            }
-            for (i, &s) in scales.iter().enumerate() {
-                check_scale("scale", i, s)?;
-            }
-            let z = match zps {
-                Some(z) if z.len() != count => {
-                    return Err(Error::Shape(format!(
-                        "{} zero points where {count} are needed",
-                        z.len()
-                    )))
-                }
-                Some(z) => z.iter().map(|v| v.to_i32()).collect(),
-                None => vec![0; count],
-            };
-            Ok((scales.to_vec(), z))
-        };
-    match *g {
-        Granularity::PerTensor(p) => Ok((
-            vec![Run {
-                start: 0,
-                len: numel,
-                param: 0,
-            }],
-            vec![p.scale()],
-            vec![p.zero_point().to_i32()],
-        )),
+    let check_params = |scales: &[f32], zps: Option<&[T]>, count: usize| -> Result<()> {
+        if scales.len() != count {
+            return Err(Error::Shape(format!(
+                "{} scales where {count} are needed",
+                scales.len()
+            )));
+        }
+        for (i, &s) in scales.iter().enumerate() {
+            check_scale("scale", i, s)?;
+        }
+        match zps {
+            Some(z) if z.len() != count => Err(Error::Shape(format!(
+                "{} zero points where {count} are needed",
+                z.len()
+            ))),
+            _ => Ok(()),
+        }
+    };
+    let plan = match *g {
+        Granularity::PerTensor(p) => Plan::Tensor {
+            numel,
+            scale: p.scale(),
+            zp: p.zero_point().to_i32(),
+        },
         Granularity::PerAxis {
             axis,
             scales,
             zero_points,
         } => {
             let (outer, dim, inner) = check_axis(axis)?;
-            let (s, z) = params(scales, zero_points, dim)?;
-            if numel == 0 {
-                // Validated; no runs (the loops below could count to a huge `outer`).
-                return Ok((Vec::new(), s, z));
+            check_params(scales, zero_points, dim)?;
+            Plan::Axis {
+                outer,
+                dim,
+                inner,
+                scales,
+                zps: zero_points,
             }
-            let mut runs = Vec::with_capacity(outer * dim);
-            for o in 0..outer {
-                for d in 0..dim {
-                    runs.push(Run {
-                        start: (o * dim + d) * inner,
-                        len: inner,
-                        param: d,
-                    });
-                }
-            }
-            Ok((runs, s, z))
         }
         Granularity::PerBlock {
             axis,
@@ -121,37 +171,24 @@ fn plan<'g, T: QType>(
             if block_size == 0 {
                 return Err(Error::Shape("block_size must be at least 1".into()));
             }
-            let nb = dim.div_ceil(block_size);
-            let (s, z) = params(scales, zero_points, outer * nb * inner)?;
-            if numel == 0 {
-                return Ok((Vec::new(), s, z));
+            let count = outer
+                .checked_mul(dim.div_ceil(block_size))
+                .and_then(|c| c.checked_mul(inner))
+                .ok_or_else(|| Error::Shape(format!("shape {shape:?} overflows usize")))?;
+            check_params(scales, zero_points, count)?;
+            Plan::Block {
+                outer,
+                dim,
+                inner,
+                block: block_size,
+                scales,
+                zps: zero_points,
             }
-            let mut runs = Vec::new();
-            for o in 0..outer {
-                if inner == 1 {
-                    for b in 0..nb {
-                        let d0 = b * block_size;
-                        runs.push(Run {
-                            start: o * dim + d0,
-                            len: block_size.min(dim - d0),
-                            param: o * nb + b,
-                        });
-                    }
-                } else {
-                    for d in 0..dim {
-                        for i in 0..inner {
-                            runs.push(Run {
-                                start: (o * dim + d) * inner + i,
-                                len: 1,
-                                param: (o * nb + d / block_size) * inner + i,
-                            });
-                        }
-                    }
-                }
-            }
-            Ok((runs, s, z))
         }
-    }
+    };
+    // Validated; with no elements there is nothing to iterate (and the loops could
+    // count to a huge `outer`).
+    Ok(if numel == 0 { Plan::Empty } else { plan })
 }
 
 /// The mode of per-row dynamic quantization.
@@ -175,16 +212,13 @@ impl Engine {
         g: &Granularity<'_, T>,
         out: &mut [T],
     ) -> Result<()> {
-        let (runs, scales, zps) = plan(x.len(), out.len(), shape, g)?;
         let t = self.elementwise_kernels();
-        for r in runs {
-            let (s, z) = (scales[r.param], zps[r.param]);
-            let src = &x[r.start..r.start + r.len];
-            let dst = &mut out[r.start..r.start + r.len];
+        plan(x.len(), out.len(), shape, g)?.for_each(|start, len, s, z| {
+            let (src, dst) = (&x[start..start + len], &mut out[start..start + len]);
             // SAFETY: the table was chosen by an engine for this CPU; the scale was
             // checked finite and positive; the zero point is a value of T.
             unsafe { T::quantize_with(t, src, dst, s, z) };
-        }
+        });
         Ok(())
     }
 
@@ -196,15 +230,12 @@ impl Engine {
         g: &Granularity<'_, T>,
         out: &mut [f32],
     ) -> Result<()> {
-        let (runs, scales, zps) = plan(q.len(), out.len(), shape, g)?;
         let t = self.elementwise_kernels();
-        for r in runs {
-            let (s, z) = (scales[r.param], zps[r.param]);
-            let src = &q[r.start..r.start + r.len];
-            let dst = &mut out[r.start..r.start + r.len];
+        plan(q.len(), out.len(), shape, g)?.for_each(|start, len, s, z| {
+            let (src, dst) = (&q[start..start + len], &mut out[start..start + len]);
             // SAFETY: the table was chosen by an engine for this CPU.
             unsafe { T::dequantize_with(t, src, dst, s, z) };
-        }
+        });
         Ok(())
     }
 
@@ -267,24 +298,29 @@ impl Engine {
         if x.cols == 0 {
             return Err(Error::Shape("dynamic quantization of empty rows".into()));
         }
-        // Validate every row before writing anything.
-        let mut chosen = Vec::with_capacity(x.rows);
-        for r in 0..x.rows {
+        let row_params = |r: usize| -> Result<QuantParams<T>> {
             let row = &x.data[r * x.stride..r * x.stride + x.cols];
             let (lo, hi) = self.finite_min_max("input row", row)?;
-            chosen.push(match mode {
-                DynamicMode::Asymmetric => QuantParams::<T>::from_range(lo, hi)?,
-                DynamicMode::Symmetric(range) => QuantParams::<T>::symmetric(hi.max(-lo), range)?,
-            });
+            match mode {
+                DynamicMode::Asymmetric => QuantParams::<T>::from_range(lo, hi),
+                DynamicMode::Symmetric(range) => QuantParams::<T>::symmetric(hi.max(-lo), range),
+            }
+        };
+        // Pass 1 validates every row, so that nothing (neither `out` nor `params`) is
+        // written when one row is bad; pass 2 recomputes the cheap min/max rather than
+        // keeping per-row results in an allocation.
+        for r in 0..x.rows {
+            row_params(r)?;
         }
         let t = self.elementwise_kernels();
         let o = out.reborrow();
-        for (r, p) in chosen.into_iter().enumerate() {
+        for (r, slot) in params.iter_mut().enumerate() {
+            let p = row_params(r)?;
             let row = &x.data[r * x.stride..r * x.stride + x.cols];
             let dst = &mut o.data[r * o.stride..r * o.stride + x.cols];
             // SAFETY: table chosen for this CPU; the scale is valid by construction.
             unsafe { T::quantize_with(t, row, dst, p.scale(), p.zero_point().to_i32()) };
-            params[r] = p;
+            *slot = p;
         }
         Ok(())
     }
