@@ -42,6 +42,27 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+/// Stamps out the dispatch from a run-time tile height `m` and A's signedness to the
+/// const-generic tile functions: `tile_dispatch!(tile_m, args, m, xor; 1, 2, …, MR)`
+/// calls `tile_m::<M, XOR>(args)` for `m == M` (the last height also takes any larger
+/// `m`, which the driver never passes).
+macro_rules! tile_dispatch {
+    ($f:ident, $args:expr, $m:expr, $xor:expr; $($h:literal),+) => {{
+        let (m, xor) = ($m, $xor);
+        tile_dispatch!(@arms $f, $args, m, xor; $($h),+)
+    }};
+    (@arms $f:ident, $args:expr, $m:ident, $xor:ident; $h:literal) => {
+        if $xor { $f::<$h, true>($args) } else { $f::<$h, false>($args) }
+    };
+    (@arms $f:ident, $args:expr, $m:ident, $xor:ident; $h:literal, $($rest:literal),+) => {
+        if $m == $h {
+            if $xor { $f::<$h, true>($args) } else { $f::<$h, false>($args) }
+        } else {
+            tile_dispatch!(@arms $f, $args, $m, $xor; $($rest),+)
+        }
+    };
+}
+
 mod isa;
 mod stage;
 mod table;
@@ -50,6 +71,9 @@ pub mod scalar;
 
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
+
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -68,6 +92,12 @@ pub const GEMM_KERNELS: &[&GemmKernel] = &[
     &x86_64::avx512bw::GEMM,
     #[cfg(target_arch = "x86_64")]
     &x86_64::avx2::GEMM,
+    #[cfg(target_arch = "aarch64")]
+    &aarch64::i8mm::GEMM,
+    #[cfg(target_arch = "aarch64")]
+    &aarch64::dotprod::GEMM,
+    #[cfg(target_arch = "aarch64")]
+    &aarch64::neon::GEMM,
     &scalar::GEMM,
 ];
 
@@ -77,6 +107,8 @@ pub const ELEMENTWISE_KERNELS: &[&ElementwiseKernels] = &[
     &x86_64::avx512bw::ELEMENTWISE,
     #[cfg(target_arch = "x86_64")]
     &x86_64::avx2::ELEMENTWISE,
+    #[cfg(target_arch = "aarch64")]
+    &aarch64::neon::ELEMENTWISE,
     &scalar::ELEMENTWISE,
 ];
 

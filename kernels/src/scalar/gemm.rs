@@ -101,7 +101,7 @@ pub unsafe fn pack<const NR: usize, const KR: usize>(args: &PackArgs) {
             colsum[p * NR..p * NR + width].copy_from_slice(&sums[..width]);
         }
     } else {
-        for col in 0..n {
+        for (col, total) in colsum.iter_mut().enumerate().take(n) {
             let (p, j) = (col / NR, col % NR);
             let mut sum = 0i32;
             for kk in 0..k {
@@ -111,7 +111,7 @@ pub unsafe fn pack<const NR: usize, const KR: usize>(args: &PackArgs) {
                 sum = sum.wrapping_add(v as i32);
                 dst[p * kp * NR + (kk / KR) * NR * KR + j * KR + kk % KR] = v;
             }
-            colsum[col] = sum;
+            *total = sum;
         }
     }
 }

@@ -52,22 +52,7 @@ unsafe fn pack(args: &PackArgs) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tile(args: &TileArgs) {
     // SAFETY: forwarded contract (same features enabled here).
-    unsafe {
-        match (args.m, args.a_xor != 0) {
-            (1, false) => tile_m::<1, false>(args),
-            (1, true) => tile_m::<1, true>(args),
-            (2, false) => tile_m::<2, false>(args),
-            (2, true) => tile_m::<2, true>(args),
-            (3, false) => tile_m::<3, false>(args),
-            (3, true) => tile_m::<3, true>(args),
-            (4, false) => tile_m::<4, false>(args),
-            (4, true) => tile_m::<4, true>(args),
-            (5, false) => tile_m::<5, false>(args),
-            (5, true) => tile_m::<5, true>(args),
-            (_, false) => tile_m::<6, false>(args),
-            (_, true) => tile_m::<6, true>(args),
-        }
-    }
+    unsafe { tile_dispatch!(tile_m, args, args.m, args.a_xor != 0; 1, 2, 3, 4, 5, 6) }
 }
 
 /// Widens pairs `p0..p0 + n` of a row into `dst[j] = a[2p] | a[2p+1] << 16` (XOR applied
@@ -102,18 +87,16 @@ unsafe fn widen_pairs<const XOR: bool>(
     }
     while j < n {
         let off = 2 * (p0 + j);
-        // SAFETY: each byte is read only when its offset is below k.
-        let lo = if off < k {
-            (unsafe { *row.add(off) }) ^ flip
-        } else {
-            0
+        // Each byte is read only when its offset is below k.
+        let byte = |o: usize| -> u8 {
+            if o < k {
+                // SAFETY: o < k, inside the row.
+                unsafe { *row.add(o) ^ flip }
+            } else {
+                0
+            }
         };
-        // SAFETY: as above.
-        let hi = if off + 1 < k {
-            (unsafe { *row.add(off + 1) }) ^ flip
-        } else {
-            0
-        };
+        let (lo, hi) = (byte(off), byte(off + 1));
         dst[j] = lo as u32 | (hi as u32) << 16;
         j += 1;
     }
@@ -135,6 +118,7 @@ unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
             for (i, row) in buf.iter_mut().enumerate() {
                 widen_pairs::<XOR>(args.a.add(i * args.a_stride), args.k, p0, n, row);
             }
+            #[allow(clippy::needless_range_loop)] // p indexes every row's buffer
             for p in 0..n {
                 let b0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(b as *const __m128i));
                 let b1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(b.add(16) as *const __m128i));

@@ -10,6 +10,7 @@
 //!   RDBPOT with per-lane exponent (`vpsravd`);
 //! - SingleRounding: 64-bit `(x·m0 + 2^(s−1)) >> s` with the arithmetic shift built from
 //!   `vpsrlvq` and the sign, clamped with `vpcmpgtq` + blends.
+//!
 //! Stores of i32/f32 use `vpmaskmovd`; u8/i8 lanes are narrowed with `packssdw` +
 //! `packuswb`/`packsswb` and written whole (8 bytes) or lane by lane at block edges.
 

@@ -55,32 +55,7 @@ unsafe fn pack(args: &PackArgs) {
 unsafe fn tile(args: &TileArgs) {
     // SAFETY: forwarded contract (same features enabled here).
     unsafe {
-        match (args.m, args.a_xor != 0) {
-            (1, false) => tile_m::<1, false>(args),
-            (1, true) => tile_m::<1, true>(args),
-            (2, false) => tile_m::<2, false>(args),
-            (2, true) => tile_m::<2, true>(args),
-            (3, false) => tile_m::<3, false>(args),
-            (3, true) => tile_m::<3, true>(args),
-            (4, false) => tile_m::<4, false>(args),
-            (4, true) => tile_m::<4, true>(args),
-            (5, false) => tile_m::<5, false>(args),
-            (5, true) => tile_m::<5, true>(args),
-            (6, false) => tile_m::<6, false>(args),
-            (6, true) => tile_m::<6, true>(args),
-            (7, false) => tile_m::<7, false>(args),
-            (7, true) => tile_m::<7, true>(args),
-            (8, false) => tile_m::<8, false>(args),
-            (8, true) => tile_m::<8, true>(args),
-            (9, false) => tile_m::<9, false>(args),
-            (9, true) => tile_m::<9, true>(args),
-            (10, false) => tile_m::<10, false>(args),
-            (10, true) => tile_m::<10, true>(args),
-            (11, false) => tile_m::<11, false>(args),
-            (11, true) => tile_m::<11, true>(args),
-            (_, false) => tile_m::<12, false>(args),
-            (_, true) => tile_m::<12, true>(args),
-        }
+        tile_dispatch!(tile_m, args, args.m, args.a_xor != 0; 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
     }
 }
 
@@ -138,6 +113,7 @@ unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
             for (i, row) in buf.iter_mut().enumerate() {
                 widen_pairs::<XOR>(args.a.add(i * args.a_stride), args.k, p0, n, row);
             }
+            #[allow(clippy::needless_range_loop)] // p indexes every row's buffer
             for p in 0..n {
                 let b0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(b as *const _));
                 let b1 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(b.add(32) as *const _));

@@ -33,6 +33,8 @@ use crate::{GemmKernel, Isa, PackArgs, TileArgs};
 const MR: usize = 12;
 const NR: usize = 32;
 const KR: usize = 4;
+/// How far ahead (bytes) the GEMV tile prefetches the weights.
+const PREFETCH: usize = 2048;
 
 /// The AVX-512 VNNI GEMM table.
 pub static GEMM: GemmKernel = GemmKernel {
@@ -58,31 +60,14 @@ unsafe fn pack(args: &PackArgs) {
 unsafe fn tile(args: &TileArgs) {
     // SAFETY: forwarded contract (same features enabled here).
     unsafe {
-        match (args.m, args.a_xor != 0) {
-            (1, false) => tile_m1::<false>(args),
-            (1, true) => tile_m1::<true>(args),
-            (2, false) => tile_m::<2, false>(args),
-            (2, true) => tile_m::<2, true>(args),
-            (3, false) => tile_m::<3, false>(args),
-            (3, true) => tile_m::<3, true>(args),
-            (4, false) => tile_m::<4, false>(args),
-            (4, true) => tile_m::<4, true>(args),
-            (5, false) => tile_m::<5, false>(args),
-            (5, true) => tile_m::<5, true>(args),
-            (6, false) => tile_m::<6, false>(args),
-            (6, true) => tile_m::<6, true>(args),
-            (7, false) => tile_m::<7, false>(args),
-            (7, true) => tile_m::<7, true>(args),
-            (8, false) => tile_m::<8, false>(args),
-            (8, true) => tile_m::<8, true>(args),
-            (9, false) => tile_m::<9, false>(args),
-            (9, true) => tile_m::<9, true>(args),
-            (10, false) => tile_m::<10, false>(args),
-            (10, true) => tile_m::<10, true>(args),
-            (11, false) => tile_m::<11, false>(args),
-            (11, true) => tile_m::<11, true>(args),
-            (_, false) => tile_m::<12, false>(args),
-            (_, true) => tile_m::<12, true>(args),
+        if args.m == 1 {
+            if args.a_xor != 0 {
+                tile_m1::<true>(args)
+            } else {
+                tile_m1::<false>(args)
+            }
+        } else {
+            tile_dispatch!(tile_m, args, args.m, args.a_xor != 0; 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
         }
     }
 }
@@ -136,7 +121,7 @@ unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
             }
             b = b.add(128);
         }
-        if args.k % 4 != 0 {
+        if !args.k.is_multiple_of(4) {
             let b0 = _mm512_loadu_si512(b as *const _);
             let b1 = _mm512_loadu_si512(b.add(64) as *const _);
             for (i, row) in acc.iter_mut().enumerate() {
@@ -168,6 +153,13 @@ unsafe fn tile_m1<const XOR: bool>(args: &TileArgs) {
         let mut b = args.b;
         let mut g = 0;
         while g + 2 <= groups {
+            // The weights stream through once: ask for the lines PREFETCH bytes ahead
+            // (past the panel's end this may touch the next panel, or nothing: prefetches
+            // never fault).
+            _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(PREFETCH));
+            _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(PREFETCH + 64));
+            _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(PREFETCH + 128));
+            _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(PREFETCH + 192));
             let a0 = a_group::<XOR>(row, g);
             let a1 = a_group::<XOR>(row, g + 1);
             e0 = _mm512_dpbusd_epi32(e0, a0, _mm512_loadu_si512(b as *const _));
