@@ -1,10 +1,15 @@
-//! `zeropoint`: the report (CPU features, chosen kernels, throughput) and the ONNX
-//! conformance replay.
+//! `zeropoint`: the report (CPU features, chosen kernels, throughput), the ONNX
+//! conformance replay, and the cross-machine benchmark (`bench`, `compare`; code in
+//! `src/cli/`).
 //!
 //! ```text
 //! zeropoint [--json]                 report
 //! zeropoint conformance DIR [--isa ISA]
+//! zeropoint bench [--quick] [--json FILE]
+//! zeropoint compare A.json B.json
 //! ```
+
+mod cli;
 
 use std::hint::black_box;
 use std::path::Path;
@@ -20,7 +25,9 @@ use zeropoint::{
 
 const USAGE: &str = "usage:
   zeropoint [--json]                      report: CPU, chosen kernels, throughput
-  zeropoint conformance DIR [--isa ISA]   replay ONNX conformance cases (*.json) in DIR";
+  zeropoint conformance DIR [--isa ISA]   replay ONNX conformance cases (*.json) in DIR
+  zeropoint bench [--quick] [--json FILE] machine limits + every kernel variant, every shape
+  zeropoint compare A.json B.json         two bench files side by side, with ratios B/A";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +35,8 @@ fn main() -> ExitCode {
         None => report(false),
         Some("--json") if args.len() == 1 => report(true),
         Some("conformance") => conformance(&args[1..]),
+        Some("bench") => cli::bench::main(&args[1..]),
+        Some("compare") => cli::compare::main(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -103,51 +112,6 @@ fn conformance(args: &[String]) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    }
-}
-
-/// The CPU's model name, as the OS reports it.
-fn cpu_model() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    for key in ["model name", "Hardware", "CPU part"] {
-        if let Some(line) = info.lines().find(|l| l.starts_with(key)) {
-            if let Some((_, v)) = line.split_once(':') {
-                return v.trim().to_string();
-            }
-        }
-    }
-    "unknown".to_string()
-}
-
-/// The CPU features relevant to zeropoint, detected by the standard library.
-fn cpu_features() -> Vec<(&'static str, bool)> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::is_x86_feature_detected as d;
-        vec![
-            ("sse4.1", d!("sse4.1")),
-            ("avx2", d!("avx2")),
-            ("fma", d!("fma")),
-            ("avx512f", d!("avx512f")),
-            ("avx512bw", d!("avx512bw")),
-            ("avx512vl", d!("avx512vl")),
-            ("avx512vnni", d!("avx512vnni")),
-            ("avxvnni", d!("avxvnni")),
-        ]
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        use std::arch::is_aarch64_feature_detected as d;
-        vec![
-            ("neon", d!("neon")),
-            ("dotprod", d!("dotprod")),
-            ("i8mm", d!("i8mm")),
-            ("sve", d!("sve")),
-        ]
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        vec![]
     }
 }
 
@@ -267,8 +231,8 @@ fn report(as_json: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let model = cpu_model();
-    let features = cpu_features();
+    let model = cli::fingerprint::cpu_model();
+    let features = cli::fingerprint::cpu_features();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut rows = Vec::new();
     for v in variants().into_iter().filter(|v| v.available) {

@@ -1,0 +1,148 @@
+//! `cargo bench`: every available variant of every operation, ids `<op>/<variant>/<shape>`
+//! (for example `gemm/scalar::gemm_u8i8_4x8c1/256x256x256`), with `Throughput` set
+//! (GEMM/GEMV: 2·M·N·K operations, reported by criterion as elements/s = OPS; element-wise:
+//! bytes read + written), plus the f32 baseline (`matrixmultiply::sgemm_f32`) on the same
+//! shapes. The workloads are those of `zeropoint bench` (`src/cli/workloads.rs`, included
+//! below), so the two report the same things.
+//!
+//! Variants are listed by `zeropoint::variants()` and forced through
+//! `Engine::with_isa`: a new kernel is benchmarked with no change here. Inputs and packed
+//! weights are built lazily, so a filter (`cargo bench -- gemv`) only pays for what it
+//! runs. Sampling is set per benchmark from an estimate of one call's duration: long calls
+//! use flat sampling with 10 samples. The scalar kernel is not run above 1024³ (printed;
+//! `ZEROPOINT_BENCH_ALL=1` runs it).
+//!
+//! `cargo bench -- --quick` gives quick estimates; `cargo bench -- --test` runs each
+//! benchmark once (the CI smoke test).
+
+use std::cell::OnceCell;
+use std::time::Duration;
+
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode,
+    Throughput,
+};
+use zeropoint::{variants, Isa, OpKind};
+
+#[allow(dead_code)]
+#[path = "../src/cli/workloads.rs"]
+mod workloads;
+
+use workloads::{
+    engine_for, ElemRun, F32Gemm, GemmInputs, GemmRun, ELEM_SHAPES, F32_BASELINE, GEMM_SHAPES,
+};
+
+/// Sets sampling for a benchmark whose call is estimated to take `est_s` seconds.
+fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, est_s: f64) {
+    if est_s > 0.02 {
+        // 10 samples of one call each (flat), after about one call of warm-up.
+        group
+            .sampling_mode(SamplingMode::Flat)
+            .sample_size(10)
+            .warm_up_time(Duration::from_secs_f64(est_s.max(0.2)))
+            .measurement_time(Duration::from_secs_f64((12.0 * est_s).max(2.0)));
+    } else {
+        group
+            .sampling_mode(SamplingMode::Auto)
+            .sample_size(30)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2));
+    }
+}
+
+/// A rough rate for estimating call durations: the scalar kernels run at about 6 GOPS,
+/// SIMD kernels and the f32 baseline at tens of GOPS.
+fn est_ops_per_s(isa: Option<Isa>) -> f64 {
+    match isa {
+        Some(Isa::Scalar) => 6e9,
+        Some(_) => 60e9,
+        None => 40e9,
+    }
+}
+
+fn gemm(c: &mut Criterion) {
+    let gemm_variants: Vec<_> = variants()
+        .into_iter()
+        .filter(|v| v.op == OpKind::Gemm)
+        .collect();
+    for &shape in GEMM_SHAPES {
+        let label = shape.label();
+        let inputs: OnceCell<GemmInputs> = OnceCell::new();
+        let mut group = c.benchmark_group(shape.op);
+        if shape.m == 1 {
+            group.throughput(Throughput::BytesDecimal(shape.weight_bytes()));
+        } else {
+            group.throughput(Throughput::Elements(shape.ops()));
+        }
+        for v in &gemm_variants {
+            let id = format!("{}/{}/{label}", shape.op, v.name);
+            let engine = match engine_for(v) {
+                Ok(e) => e,
+                Err(why) => {
+                    eprintln!("skipping {id}: {why}");
+                    continue;
+                }
+            };
+            if let Some(why) = shape.skip_reason(v.isa) {
+                eprintln!("skipping {id}: {why}");
+                continue;
+            }
+            configure(&mut group, shape.ops() as f64 / est_ops_per_s(Some(v.isa)));
+            let mut run: Option<GemmRun<'_>> = None;
+            group.bench_function(BenchmarkId::new(v.name, &label), |b| {
+                let inputs = inputs.get_or_init(|| GemmInputs::new(shape));
+                let run = run.get_or_insert_with(|| {
+                    GemmRun::new(engine, inputs).expect("benchmark weights pack")
+                });
+                b.iter(|| run.run());
+            });
+        }
+        if shape.m == 1 {
+            group.throughput(Throughput::BytesDecimal(4 * shape.weight_bytes()));
+        }
+        configure(&mut group, shape.ops() as f64 / est_ops_per_s(None));
+        let mut f32_run: Option<F32Gemm> = None;
+        group.bench_function(BenchmarkId::new(F32_BASELINE, &label), |b| {
+            let run = f32_run.get_or_insert_with(|| F32Gemm::new(shape));
+            b.iter(|| run.run());
+        });
+        group.finish();
+    }
+}
+
+fn elementwise(c: &mut Criterion) {
+    let elem_variants: Vec<_> = variants()
+        .into_iter()
+        .filter(|v| v.op == OpKind::Elementwise)
+        .collect();
+    for &shape in ELEM_SHAPES {
+        let mut group = c.benchmark_group(shape.op_name());
+        group.throughput(Throughput::BytesDecimal(shape.bytes()));
+        for v in &elem_variants {
+            let id = format!("{}/{}/{}", shape.op_name(), v.name, shape.label());
+            let engine = match engine_for(v) {
+                Ok(e) => e,
+                Err(why) => {
+                    eprintln!("skipping {id}: {why}");
+                    continue;
+                }
+            };
+            // The scalar element-wise kernels move about 1 GB/s.
+            let rate = if v.isa == Isa::Scalar { 1e9 } else { 8e9 };
+            configure(&mut group, shape.bytes() as f64 / rate);
+            let mut run: Option<ElemRun> = None;
+            group.bench_function(BenchmarkId::new(v.name, shape.label()), |b| {
+                let run = run.get_or_insert_with(|| ElemRun::new(engine, shape));
+                b.iter(|| run.run());
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().nresamples(20_000);
+    targets = gemm, elementwise
+}
+criterion_main!(benches);

@@ -1,0 +1,464 @@
+//! `zeropoint bench [--quick] [--json FILE]`: a report that travels across machines.
+//!
+//! 1. The CPU fingerprint (model, detected features, cores, caches).
+//! 2. The measured limits of one core ([`super::limits`]): the sustained multiply-add
+//!    rate of a register-only loop of each dot-product instruction the CPU has, and the
+//!    read bandwidth from a buffer larger than the caches.
+//! 3. Per operation × variant × shape ([`super::workloads`], the same workloads as
+//!    `cargo bench`): median time, GOPS or GB/s, and the percentage of the relevant
+//!    limit — GEMM against the dot-product peak of the kernel's ISA (none for scalar),
+//!    GEMV and the element-wise operations against the read bandwidth. The f32 baseline
+//!    runs on the same shapes.
+//!
+//! Progress goes to stderr; the report to stdout; `--json FILE` also writes everything
+//! as JSON for `zeropoint compare`.
+
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+use zeropoint::{variants, Isa, OpKind};
+
+use super::fingerprint;
+use super::limits::{self, Limits};
+use super::measure::{time, Budget, Progress, Timing};
+use super::workloads::{
+    engine_for, ElemRun, F32Gemm, GemmInputs, GemmRun, ELEM_SHAPES, F32_BASELINE, GEMM_SHAPES,
+};
+
+/// The format tag of the JSON file.
+pub const FORMAT: &str = "zeropoint-bench/1";
+
+const USAGE: &str = "usage: zeropoint bench [--quick] [--json FILE]";
+
+/// What a row's percentage is taken of.
+#[derive(Clone, Debug)]
+enum Limit {
+    /// A dot-product instruction peak (its key and name).
+    Peak(&'static str, &'static str),
+    /// The read bandwidth.
+    ReadBandwidth,
+}
+
+/// One measured row.
+#[derive(Clone, Debug)]
+struct Row {
+    op: &'static str,
+    variant: String,
+    isa: Option<Isa>,
+    shape: String,
+    timing: Timing,
+    /// Integer or float operations per call (GEMM / GEMV).
+    ops: Option<u64>,
+    /// Bytes that bound the operation (weights for GEMV, in + out for element-wise).
+    bytes: Option<u64>,
+    /// Whether the rate is quoted in GOPS (else GB/s).
+    gops_unit: bool,
+    /// Percentage of `limit`.
+    pct: Option<(f64, Limit)>,
+    /// Whether the bytes fit in the last-level cache (element-wise / GEMV rows).
+    fits_llc: Option<bool>,
+}
+
+impl Row {
+    fn id(&self) -> String {
+        format!("{}/{}/{}", self.op, self.variant, self.shape)
+    }
+
+    fn gops(&self) -> Option<f64> {
+        self.ops.map(|o| o as f64 / self.timing.median_s / 1e9)
+    }
+
+    fn gb_per_s(&self) -> Option<f64> {
+        self.bytes.map(|b| b as f64 / self.timing.median_s / 1e9)
+    }
+
+    fn rate(&self) -> (f64, &'static str) {
+        if self.gops_unit {
+            let unit = if self.isa.is_none() { "GFLOPS" } else { "GOPS" };
+            (self.gops().unwrap_or(0.0), unit)
+        } else {
+            (self.gb_per_s().unwrap_or(0.0), "GB/s")
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        let (rate, unit) = self.rate();
+        let mut v = json!({
+            "id": self.id(),
+            "op": self.op,
+            "variant": self.variant,
+            "isa": self.isa.map(|i| i.name()),
+            "shape": self.shape,
+            "median_s": self.timing.median_s,
+            "min_s": self.timing.min_s,
+            "samples": self.timing.samples,
+            "rate": rate,
+            "unit": unit,
+        });
+        if let Some(g) = self.gops() {
+            v["gops"] = json!(g);
+        }
+        if let Some(b) = self.gb_per_s() {
+            v["gb_per_s"] = json!(b);
+        }
+        if let Some(f) = self.fits_llc {
+            v["fits_llc"] = json!(f);
+        }
+        if let Some((p, l)) = &self.pct {
+            v["pct_of_limit"] = json!(p);
+            v["limit"] = json!(match l {
+                Limit::Peak(key, _) => *key,
+                Limit::ReadBandwidth => "read_bandwidth",
+            });
+        }
+        v
+    }
+}
+
+/// A row that was not run, and why.
+struct Skip {
+    id: String,
+    reason: String,
+}
+
+struct Options {
+    quick: bool,
+    json: Option<String>,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        quick: false,
+        json: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => o.quick = true,
+            "--json" => o.json = Some(it.next().ok_or("--json needs a file name")?.clone()),
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
+    }
+    Ok(o)
+}
+
+/// Runs the subcommand.
+pub fn main(args: &[String]) -> ExitCode {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let opts = match parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let budget = if opts.quick {
+        Budget::QUICK
+    } else {
+        Budget::FULL
+    };
+    let caches = fingerprint::caches();
+    let llc = fingerprint::last_level_cache(&caches);
+
+    let all = variants();
+    let gemm_variants: Vec<_> = all.iter().filter(|v| v.op == OpKind::Gemm).collect();
+    let elem_variants: Vec<_> = all.iter().filter(|v| v.op == OpKind::Elementwise).collect();
+    let total =
+        2 + GEMM_SHAPES.len() * (gemm_variants.len() + 1) + ELEM_SHAPES.len() * elem_variants.len();
+    let mut progress = Progress::new(total);
+
+    // 1. Limits.
+    progress.step("dot-product instruction peaks");
+    let (runs, target) = if opts.quick { (3, 0.03) } else { (5, 0.1) };
+    let peaks = limits::measure_peaks(runs, target);
+    let bw_bytes = limits::bandwidth_buffer_bytes(llc);
+    progress.step(&format!(
+        "read bandwidth ({})",
+        fingerprint::human_bytes(bw_bytes as u64)
+    ));
+    let bandwidth = limits::measure_bandwidth(bw_bytes, if opts.quick { 3 } else { 9 });
+    let limits = Limits { peaks, bandwidth };
+    let bw = limits.bandwidth.bytes_per_s / 1e9;
+
+    let mut rows: Vec<Row> = Vec::new();
+    let mut skips: Vec<Skip> = Vec::new();
+    let mut skip = |progress: &mut Progress, id: String, reason: String| {
+        progress.note(&format!("skipping {id}: {reason}"));
+        skips.push(Skip { id, reason });
+    };
+
+    // 2. GEMM / GEMV, every variant, then the f32 baseline, shape by shape.
+    for &shape in GEMM_SHAPES {
+        let label = shape.label();
+        let inputs = GemmInputs::new(shape);
+        let fits = llc.map(|l| shape.weight_bytes() <= l);
+        for v in &gemm_variants {
+            let id = format!("{}/{}/{label}", shape.op, v.name);
+            progress.step(&id);
+            let engine = match engine_for(v) {
+                Ok(e) => e,
+                Err(why) => {
+                    skip(&mut progress, id, why);
+                    continue;
+                }
+            };
+            if let Some(why) = shape.skip_reason(v.isa) {
+                skip(&mut progress, id, why);
+                continue;
+            }
+            let mut run = match GemmRun::new(engine, &inputs) {
+                Ok(r) => r,
+                Err(e) => {
+                    skip(&mut progress, id, format!("packing failed: {e}"));
+                    continue;
+                }
+            };
+            let timing = time(budget, || run.run());
+            let mut row = Row {
+                op: shape.op,
+                variant: v.name.to_string(),
+                isa: Some(v.isa),
+                shape: label.clone(),
+                timing,
+                ops: Some(shape.ops()),
+                bytes: Some(shape.weight_bytes()),
+                gops_unit: shape.m > 1,
+                pct: None,
+                fits_llc: None,
+            };
+            if shape.m > 1 {
+                row.pct = limits.peak_for(v.isa).and_then(|p| {
+                    Some((
+                        100.0 * row.gops()? * 1e9 / p.ops_per_s()?,
+                        Limit::Peak(p.key, p.name),
+                    ))
+                });
+            } else {
+                row.fits_llc = fits;
+                row.pct = row
+                    .gb_per_s()
+                    .map(|g| (100.0 * g / bw, Limit::ReadBandwidth));
+            }
+            rows.push(row);
+        }
+        drop(inputs);
+        let id = format!("{}/{F32_BASELINE}/{label}", shape.op);
+        progress.step(&id);
+        let mut f = F32Gemm::new(shape);
+        let timing = time(budget, || f.run());
+        let mut row = Row {
+            op: shape.op,
+            variant: F32_BASELINE.to_string(),
+            isa: None,
+            shape: label.clone(),
+            timing,
+            ops: Some(shape.ops()),
+            bytes: Some(4 * shape.weight_bytes()),
+            gops_unit: shape.m > 1,
+            pct: None,
+            fits_llc: None,
+        };
+        if shape.m == 1 {
+            row.fits_llc = llc.map(|l| 4 * shape.weight_bytes() <= l);
+            row.pct = row
+                .gb_per_s()
+                .map(|g| (100.0 * g / bw, Limit::ReadBandwidth));
+        }
+        rows.push(row);
+    }
+
+    // 3. Element-wise operations.
+    for &shape in ELEM_SHAPES {
+        for v in &elem_variants {
+            let id = format!("{}/{}/{}", shape.op_name(), v.name, shape.label());
+            progress.step(&id);
+            let engine = match engine_for(v) {
+                Ok(e) => e,
+                Err(why) => {
+                    skip(&mut progress, id, why);
+                    continue;
+                }
+            };
+            let mut run = ElemRun::new(engine, shape);
+            let timing = time(budget, || run.run());
+            let mut row = Row {
+                op: shape.op_name(),
+                variant: v.name.to_string(),
+                isa: Some(v.isa),
+                shape: shape.label(),
+                timing,
+                ops: None,
+                bytes: Some(shape.bytes()),
+                gops_unit: false,
+                pct: None,
+                fits_llc: llc.map(|l| shape.bytes() <= l),
+            };
+            row.pct = row
+                .gb_per_s()
+                .map(|g| (100.0 * g / bw, Limit::ReadBandwidth));
+            rows.push(row);
+        }
+    }
+    progress.finish();
+
+    print_text(&opts, &limits, &rows, &skips, budget);
+    if let Some(path) = &opts.json {
+        let doc = to_json(&opts, &limits, &rows, &skips);
+        let text = serde_json::to_string_pretty(&doc).expect("serializable");
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("cannot write {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+        eprintln!("wrote {path}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn fmt_time(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.3} s")
+    } else if s >= 1e-3 {
+        format!("{:.3} ms", s * 1e3)
+    } else {
+        format!("{:.2} µs", s * 1e6)
+    }
+}
+
+fn print_text(opts: &Options, limits: &Limits, rows: &[Row], skips: &[Skip], budget: Budget) {
+    println!(
+        "zeropoint {} bench{}",
+        env!("CARGO_PKG_VERSION"),
+        if opts.quick { " --quick" } else { "" }
+    );
+    for l in fingerprint::describe() {
+        println!("{l}");
+    }
+    let avail: Vec<String> = variants()
+        .iter()
+        .map(|v| {
+            format!(
+                "{}{}",
+                v.name,
+                if v.available {
+                    ""
+                } else {
+                    " (not on this CPU)"
+                }
+            )
+        })
+        .collect();
+    println!("variants   {}", avail.join(", "));
+    println!("limits (one core)");
+    for p in &limits.peaks {
+        match &p.macs_per_s {
+            Ok(r) => println!(
+                "  {:<14} ({:<10})  {:>8.1} G multiply-adds/s = {:>8.1} GOPS  ({} MACs/instr, {} accumulators)",
+                p.name,
+                p.isa.name(),
+                r / 1e9,
+                2.0 * r / 1e9,
+                p.macs_per_instr,
+                p.accumulators
+            ),
+            Err(why) => println!("  {:<14} ({:<10})  skipped: {why}", p.name, p.isa.name()),
+        }
+    }
+    if limits.peaks.is_empty() {
+        println!("  (no dot-product instruction loop is known for this architecture)");
+    }
+    let b = &limits.bandwidth;
+    println!(
+        "  {:<27}  {:>8.2} GB/s  ({} buffer, {} streams, median of {} passes)",
+        "read bandwidth",
+        b.bytes_per_s / 1e9,
+        fingerprint::human_bytes(b.bytes as u64),
+        b.streams,
+        b.passes
+    );
+    println!(
+        "results (one thread; median of up to {} calls within {:.1} s per row)",
+        budget.max_samples, budget.seconds
+    );
+    println!(
+        "  {:<10} {:<38} {:<16} {:>11} {:>15}  of limit",
+        "op", "variant", "shape", "median", "rate"
+    );
+    for r in rows {
+        let (rate, unit) = r.rate();
+        let pct = match &r.pct {
+            Some((p, Limit::Peak(_, name))) => format!("{p:5.1}% of {name}"),
+            Some((p, Limit::ReadBandwidth)) => format!(
+                "{p:5.1}% of read BW{}",
+                if r.fits_llc == Some(true) {
+                    " (fits LLC)"
+                } else {
+                    ""
+                }
+            ),
+            None => "     -".to_string(),
+        };
+        println!(
+            "  {:<10} {:<38} {:<16} {:>11} {:>8.2} {:<6}  {pct}",
+            r.op,
+            r.variant,
+            r.shape,
+            fmt_time(r.timing.median_s),
+            rate,
+            unit
+        );
+    }
+    if !skips.is_empty() {
+        println!("skipped");
+        for s in skips {
+            println!("  {}: {}", s.id, s.reason);
+        }
+    }
+    // The int8 speedup over the float baseline, per GEMM shape.
+    println!("int8 vs f32 (best int8 variant vs {F32_BASELINE}, same shape)");
+    for shape in GEMM_SHAPES {
+        let label = shape.label();
+        let best = rows
+            .iter()
+            .filter(|r| r.op == shape.op && r.shape == label && r.isa.is_some())
+            .max_by(|a, b| a.timing.median_s.total_cmp(&b.timing.median_s).reverse());
+        let base = rows
+            .iter()
+            .find(|r| r.op == shape.op && r.shape == label && r.isa.is_none());
+        if let (Some(best), Some(base)) = (best, base) {
+            println!(
+                "  {:<5} {:<16} {:<38} {:>7.2}× faster ({} vs {})",
+                shape.op,
+                label,
+                best.variant,
+                base.timing.median_s / best.timing.median_s,
+                fmt_time(best.timing.median_s),
+                fmt_time(base.timing.median_s)
+            );
+        }
+    }
+}
+
+fn to_json(opts: &Options, limits: &Limits, rows: &[Row], skips: &[Skip]) -> Value {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    json!({
+        "format": FORMAT,
+        "zeropoint": env!("CARGO_PKG_VERSION"),
+        "quick": opts.quick,
+        "unix_time": now,
+        "cpu": fingerprint::to_json(),
+        "zeropoint_isa": std::env::var("ZEROPOINT_ISA").ok(),
+        "variants": variants().iter().map(|v| json!({
+            "name": v.name, "isa": v.isa.name(), "available": v.available,
+            "op": match v.op { OpKind::Gemm => "gemm", OpKind::Elementwise => "elementwise" },
+        })).collect::<Vec<_>>(),
+        "limits": limits.to_json(),
+        "rows": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
+        "skipped": skips.iter().map(|s| json!({"id": s.id, "reason": s.reason})).collect::<Vec<_>>(),
+    })
+}

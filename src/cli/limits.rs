@@ -1,0 +1,454 @@
+//! The measured limits of this machine, one core: the sustained rate of register-only
+//! loops of the dot-product instruction each kernel family is built on, and the read
+//! bandwidth from a buffer larger than the caches. Kernels are quoted as a percentage of
+//! these.
+//!
+//! | ISA          | loop                                   | multiply-adds per instruction |
+//! |--------------|----------------------------------------|-------------------------------|
+//! | `avx512vnni` | `vpdpbusd zmm` (u8×i8, 4-way)           | 64                            |
+//! | `avx512bw`   | `vpmaddwd zmm` (i16×i16, 2-way)         | 32                            |
+//! | `avx2`       | `vpmaddwd ymm`                          | 16                            |
+//! | `dotprod`    | `sdot v.4s, v.16b, v.16b`               | 16                            |
+//! | `i8mm`       | `smmla v.4s, v.16b, v.16b`              | 32                            |
+//!
+//! Each loop keeps 16 (x86_64) or 12 (aarch64) independent accumulators so that it is
+//! bound by the instruction's throughput, not its latency (latency 4–5 cycles × up to 2
+//! per cycle needs at least 10 in flight). The loops run only when the CPU has the
+//! feature; otherwise the reason is recorded and printed.
+//!
+//! Bandwidth: a buffer of max(256 MiB, 2 × the last-level cache) capped at 1 GiB, read
+//! with 8 interleaved streams (8 independent sequential pointers, 64 bytes each per
+//! step), summing u64 lanes (AVX2 loads when available).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use zeropoint::Isa;
+
+/// The measured rate of one dot-product instruction loop.
+#[derive(Clone, Debug)]
+pub struct Peak {
+    /// Short key used in JSON and for matching across machines, e.g. `vpdpbusd_zmm`.
+    pub key: &'static str,
+    /// Human name, e.g. `vpdpbusd zmm`.
+    pub name: &'static str,
+    /// The zeropoint ISA whose kernels this limit applies to.
+    pub isa: Isa,
+    /// Multiply-adds one instruction performs.
+    pub macs_per_instr: u32,
+    /// Independent accumulators in the loop.
+    pub accumulators: u32,
+    /// Sustained multiply-adds per second (best of the runs), or why it was not measured.
+    pub macs_per_s: Result<f64, String>,
+}
+
+impl Peak {
+    /// Operations per second (2 per multiply-add), the unit GEMM rates are quoted in.
+    pub fn ops_per_s(&self) -> Option<f64> {
+        self.macs_per_s.as_ref().ok().map(|m| 2.0 * m)
+    }
+}
+
+/// The read-bandwidth measurement.
+#[derive(Clone, Debug)]
+pub struct Bandwidth {
+    /// Buffer size in bytes.
+    pub bytes: usize,
+    /// Interleaved streams.
+    pub streams: usize,
+    /// Median bytes per second over the passes.
+    pub bytes_per_s: f64,
+    /// Passes over the buffer.
+    pub passes: usize,
+}
+
+/// All limits of this machine.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// One entry per instruction loop known for this architecture.
+    pub peaks: Vec<Peak>,
+    /// Single-core read bandwidth.
+    pub bandwidth: Bandwidth,
+}
+
+impl Limits {
+    /// The peak that GEMM kernels of `isa` are quoted against, if measured. Scalar and
+    /// plain NEON kernels have none (no single dot-product instruction bounds them).
+    pub fn peak_for(&self, isa: Isa) -> Option<&Peak> {
+        self.peaks
+            .iter()
+            .find(|p| p.isa == isa && p.macs_per_s.is_ok())
+    }
+
+    /// JSON form (the `limits` object of the bench file).
+    pub fn to_json(&self) -> Value {
+        let peaks: Vec<Value> = self
+            .peaks
+            .iter()
+            .map(|p| {
+                let mut v = json!({
+                    "key": p.key, "name": p.name, "isa": p.isa.name(),
+                    "macs_per_instr": p.macs_per_instr, "accumulators": p.accumulators,
+                });
+                match &p.macs_per_s {
+                    Ok(r) => {
+                        v["macs_per_s"] = json!(r);
+                        v["gops"] = json!(2.0 * r / 1e9);
+                    }
+                    Err(why) => v["skipped"] = json!(why),
+                }
+                v
+            })
+            .collect();
+        json!({
+            "peaks": peaks,
+            "read_bandwidth": {
+                "bytes_per_s": self.bandwidth.bytes_per_s,
+                "gb_per_s": self.bandwidth.bytes_per_s / 1e9,
+                "buffer_bytes": self.bandwidth.bytes,
+                "streams": self.bandwidth.streams,
+                "passes": self.bandwidth.passes,
+            },
+        })
+    }
+}
+
+/// Runs `run(iters)` (which executes `iters` loop iterations of `per_iter` instructions)
+/// a few times with `iters` calibrated to about `target_s` seconds, and returns the best
+/// rate in instructions per second.
+fn best_rate(per_iter: u64, runs: usize, target_s: f64, mut run: impl FnMut(u64)) -> f64 {
+    let mut iters = 1u64 << 12;
+    // Calibrate: grow until one run takes at least a tenth of the target.
+    loop {
+        let t = Instant::now();
+        run(iters);
+        let dt = t.elapsed().as_secs_f64();
+        if dt >= target_s / 10.0 || iters >= 1 << 40 {
+            iters = ((iters as f64) * (target_s / dt.max(1e-9))).max(1.0) as u64;
+            break;
+        }
+        iters *= 4;
+    }
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            run(iters);
+            (iters * per_iter) as f64 / t.elapsed().as_secs_f64()
+        })
+        .fold(0.0, f64::max)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use core::arch::x86_64::*;
+
+    /// Accumulators of the x86_64 loops.
+    pub const ACC: usize = 16;
+
+    /// `iters` iterations of 16 independent `vpdpbusd zmm` (u8×i8 → i32, 64
+    /// multiply-adds each); returns a reduction of the accumulators.
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512F and AVX-512 VNNI.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub unsafe fn vpdpbusd_zmm(iters: u64, seed: i32) -> i32 {
+        let a = _mm512_set1_epi32(seed);
+        let b = _mm512_set1_epi32(seed.rotate_left(9) | 1);
+        let mut acc = [_mm512_setzero_si512(); ACC];
+        for _ in 0..iters {
+            for x in acc.iter_mut() {
+                *x = _mm512_dpbusd_epi32(*x, a, b);
+            }
+        }
+        let mut s = _mm512_setzero_si512();
+        for x in acc {
+            s = _mm512_add_epi32(s, x);
+        }
+        _mm512_reduce_add_epi32(s)
+    }
+
+    /// `iters` iterations of 16 independent `vpmaddwd zmm` chains (each result feeds the
+    /// next instruction of its chain, so nothing can be hoisted; 32 multiply-adds each).
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512F and AVX-512BW.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub unsafe fn vpmaddwd_zmm(iters: u64, seed: i32) -> i32 {
+        let b = _mm512_set1_epi32(seed | 0x0001_0001);
+        let mut acc: [__m512i; ACC] = core::array::from_fn(|i| _mm512_set1_epi32(seed ^ i as i32));
+        for _ in 0..iters {
+            for x in acc.iter_mut() {
+                *x = _mm512_madd_epi16(*x, b);
+            }
+        }
+        let mut s = _mm512_setzero_si512();
+        for x in acc {
+            s = _mm512_add_epi32(s, x);
+        }
+        _mm512_reduce_add_epi32(s)
+    }
+
+    /// `iters` iterations of 16 independent `vpmaddwd ymm` chains (16 multiply-adds
+    /// each).
+    ///
+    /// # Safety
+    /// The CPU supports AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn vpmaddwd_ymm(iters: u64, seed: i32) -> i32 {
+        let b = _mm256_set1_epi32(seed | 0x0001_0001);
+        let mut acc: [__m256i; ACC] = core::array::from_fn(|i| _mm256_set1_epi32(seed ^ i as i32));
+        for _ in 0..iters {
+            for x in acc.iter_mut() {
+                *x = _mm256_madd_epi16(*x, b);
+            }
+        }
+        let mut s = _mm256_setzero_si256();
+        for x in acc {
+            s = _mm256_add_epi32(s, x);
+        }
+        let mut lanes = [0i32; 8];
+        // SAFETY: `lanes` is 32 writable bytes; the store is unaligned.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, s) };
+        lanes.iter().fold(0, |a, &b| a.wrapping_add(b))
+    }
+
+    /// The read loop with AVX2 enabled, so the lanes are summed with 32-byte loads.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn read_streams_avx2(buf: &[u64], streams: usize) -> u64 {
+        super::read_streams_body(buf, streams)
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod arm {
+    /// Accumulators of the aarch64 loops (v0–v11; v16, v17 hold the operands).
+    pub const ACC: usize = 12;
+
+    /// `iters ≥ 1` iterations of 12 independent `sdot v<i>.4s, v16.16b, v17.16b` (16
+    /// multiply-adds each). The instructions are given as `.inst` words so that the
+    /// assembler needs no `+dotprod`: `0x4e809400 | Rm << 16 | Rn << 5 | Rd`.
+    ///
+    /// # Safety
+    /// The CPU supports the dot-product extension (FEAT_DotProd); `iters ≥ 1`.
+    #[target_feature(enable = "neon,dotprod")]
+    pub unsafe fn sdot(iters: u64) {
+        // SAFETY: register-only loop; the clobbered vector registers are declared; the
+        // CPU supports `sdot` (caller contract); the counter starts at ≥ 1, so the loop
+        // ends.
+        unsafe {
+            core::arch::asm!(
+                "movi v16.16b, #3",
+                "movi v17.16b, #5",
+                "2:",
+                ".inst 0x4e919600", ".inst 0x4e919601", ".inst 0x4e919602",
+                ".inst 0x4e919603", ".inst 0x4e919604", ".inst 0x4e919605",
+                ".inst 0x4e919606", ".inst 0x4e919607", ".inst 0x4e919608",
+                ".inst 0x4e919609", ".inst 0x4e91960a", ".inst 0x4e91960b",
+                "subs {n}, {n}, #1",
+                "b.ne 2b",
+                n = inout(reg) iters => _,
+                out("v0") _, out("v1") _, out("v2") _, out("v3") _,
+                out("v4") _, out("v5") _, out("v6") _, out("v7") _,
+                out("v8") _, out("v9") _, out("v10") _, out("v11") _,
+                out("v16") _, out("v17") _,
+                options(nomem, nostack),
+            );
+        }
+    }
+
+    /// `iters ≥ 1` iterations of 12 independent `smmla v<i>.4s, v16.16b, v17.16b` (a 2×8
+    /// by 8×2 i8 product, 32 multiply-adds each), as `.inst` words
+    /// `0x4e80a400 | Rm << 16 | Rn << 5 | Rd`.
+    ///
+    /// # Safety
+    /// The CPU supports the int8 matrix-multiply extension (FEAT_I8MM); `iters ≥ 1`.
+    #[target_feature(enable = "neon,i8mm")]
+    pub unsafe fn smmla(iters: u64) {
+        // SAFETY: as for `sdot`: register-only, clobbers declared, feature present.
+        unsafe {
+            core::arch::asm!(
+                "movi v16.16b, #3",
+                "movi v17.16b, #5",
+                "2:",
+                ".inst 0x4e91a600", ".inst 0x4e91a601", ".inst 0x4e91a602",
+                ".inst 0x4e91a603", ".inst 0x4e91a604", ".inst 0x4e91a605",
+                ".inst 0x4e91a606", ".inst 0x4e91a607", ".inst 0x4e91a608",
+                ".inst 0x4e91a609", ".inst 0x4e91a60a", ".inst 0x4e91a60b",
+                "subs {n}, {n}, #1",
+                "b.ne 2b",
+                n = inout(reg) iters => _,
+                out("v0") _, out("v1") _, out("v2") _, out("v3") _,
+                out("v4") _, out("v5") _, out("v6") _, out("v7") _,
+                out("v8") _, out("v9") _, out("v10") _, out("v11") _,
+                out("v16") _, out("v17") _,
+                options(nomem, nostack),
+            );
+        }
+    }
+}
+
+/// Measures every instruction loop known for this architecture (skipped with a reason
+/// where the CPU lacks the feature). `runs` timed runs of about `target_s` each.
+pub fn measure_peaks(runs: usize, target_s: f64) -> Vec<Peak> {
+    #[allow(unused_mut)]
+    let mut peaks = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        let per = x86::ACC as u64;
+        let seed = black_box(0x0102_0304);
+        peaks.push(Peak {
+            key: "vpdpbusd_zmm",
+            name: "vpdpbusd zmm",
+            isa: Isa::Avx512Vnni,
+            macs_per_instr: 64,
+            accumulators: x86::ACC as u32,
+            macs_per_s: if Isa::Avx512Vnni.is_supported() {
+                Ok(64.0
+                    * best_rate(per, runs, target_s, |n| {
+                        // SAFETY: AVX-512F and VNNI were detected just above.
+                        black_box(unsafe { x86::vpdpbusd_zmm(n, seed) });
+                    }))
+            } else {
+                Err("CPU lacks avx512vnni".into())
+            },
+        });
+        peaks.push(Peak {
+            key: "vpmaddwd_zmm",
+            name: "vpmaddwd zmm",
+            isa: Isa::Avx512Bw,
+            macs_per_instr: 32,
+            accumulators: x86::ACC as u32,
+            macs_per_s: if Isa::Avx512Bw.is_supported() {
+                Ok(32.0
+                    * best_rate(per, runs, target_s, |n| {
+                        // SAFETY: AVX-512F and BW were detected just above.
+                        black_box(unsafe { x86::vpmaddwd_zmm(n, seed) });
+                    }))
+            } else {
+                Err("CPU lacks avx512bw".into())
+            },
+        });
+        peaks.push(Peak {
+            key: "vpmaddwd_ymm",
+            name: "vpmaddwd ymm",
+            isa: Isa::Avx2,
+            macs_per_instr: 16,
+            accumulators: x86::ACC as u32,
+            macs_per_s: if std::is_x86_feature_detected!("avx2") {
+                Ok(16.0
+                    * best_rate(per, runs, target_s, |n| {
+                        // SAFETY: AVX2 was detected just above.
+                        black_box(unsafe { x86::vpmaddwd_ymm(n, seed) });
+                    }))
+            } else {
+                Err("CPU lacks avx2".into())
+            },
+        });
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        use std::arch::is_aarch64_feature_detected as d;
+        let per = arm::ACC as u64;
+        peaks.push(Peak {
+            key: "sdot",
+            name: "sdot v.4s",
+            isa: Isa::Dotprod,
+            macs_per_instr: 16,
+            accumulators: arm::ACC as u32,
+            macs_per_s: if d!("dotprod") {
+                Ok(16.0
+                    * best_rate(per, runs, target_s, |n| {
+                        // SAFETY: dotprod was detected just above; n ≥ 1.
+                        unsafe { arm::sdot(n.max(1)) }
+                    }))
+            } else {
+                Err("CPU lacks dotprod".into())
+            },
+        });
+        peaks.push(Peak {
+            key: "smmla",
+            name: "smmla v.4s",
+            isa: Isa::I8mm,
+            macs_per_instr: 32,
+            accumulators: arm::ACC as u32,
+            macs_per_s: if d!("i8mm") {
+                Ok(32.0
+                    * best_rate(per, runs, target_s, |n| {
+                        // SAFETY: i8mm was detected just above; n ≥ 1.
+                        unsafe { arm::smmla(n.max(1)) }
+                    }))
+            } else {
+                Err("CPU lacks i8mm".into())
+            },
+        });
+    }
+    peaks
+}
+
+/// Streams of the bandwidth loop.
+const STREAMS: usize = 8;
+
+/// Sums `buf` read as `streams` equal sequential parts advanced in lock-step, 8 u64 (one
+/// 64-byte line) per stream per step; the tail that does not fill a step is ignored.
+#[inline(always)]
+fn read_streams_body(buf: &[u64], streams: usize) -> u64 {
+    let per = buf.len() / streams / 8 * 8;
+    let mut acc = [0u64; 8];
+    let parts: Vec<&[u64]> = (0..streams).map(|s| &buf[s * per..(s + 1) * per]).collect();
+    let mut i = 0;
+    while i < per {
+        for p in &parts {
+            let line = &p[i..i + 8];
+            for (a, &v) in acc.iter_mut().zip(line) {
+                *a = a.wrapping_add(v);
+            }
+        }
+        i += 8;
+    }
+    acc.iter().fold(0, |a, &b| a ^ b)
+}
+
+fn read_streams(buf: &[u64], streams: usize) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 was detected just above.
+        return unsafe { x86::read_streams_avx2(buf, streams) };
+    }
+    read_streams_body(buf, streams)
+}
+
+/// The buffer size for the bandwidth test: max(256 MiB, 2 × last-level cache), at most
+/// 1 GiB.
+pub fn bandwidth_buffer_bytes(llc: Option<u64>) -> usize {
+    let want = llc.map_or(0, |l| 2 * l).max(256 << 20);
+    want.min(1 << 30) as usize
+}
+
+/// Measures single-core read bandwidth: `passes` timed passes (after one untimed pass
+/// that also faults the pages in) over a buffer of `bytes`; returns the median.
+pub fn measure_bandwidth(bytes: usize, passes: usize) -> Bandwidth {
+    let words = bytes / 8;
+    let mut buf: Vec<u64> = Vec::with_capacity(words);
+    buf.extend((0..words as u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+    let buf = black_box(buf);
+    black_box(read_streams(&buf, STREAMS));
+    let read = (buf.len() / STREAMS / 8 * 8 * STREAMS * 8) as f64;
+    let mut rates: Vec<f64> = (0..passes.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            black_box(read_streams(black_box(&buf), STREAMS));
+            read / t.elapsed().as_secs_f64()
+        })
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    Bandwidth {
+        bytes,
+        streams: STREAMS,
+        bytes_per_s: rates[rates.len() / 2],
+        passes: rates.len(),
+    }
+}

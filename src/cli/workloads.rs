@@ -1,0 +1,414 @@
+//! The benchmark workloads, shared by `cargo bench` (criterion, `benches/zeropoint.rs`
+//! includes this file with `#[path]`) and the `zeropoint bench` subcommand, so that both
+//! measure exactly the same thing under the same ids `<op>/<variant>/<shape>`.
+//!
+//! - GEMM u8×i8 → u8, requantized (Fp32 per-channel scales, i32 bias, zero point 128):
+//!   256³, 512³, 1024³, 2048³; GEMV 1×4096×4096, 1×4096×11008, 1×11008×4096; small
+//!   batches 8×4096×4096 and 32×4096×4096; convolution-shaped 3136×576×64. Shapes are
+//!   written `MxKxN`.
+//! - The same shapes in f32 with `matrixmultiply::sgemm` (one thread), the float
+//!   baseline.
+//! - quantize (f32 → u8) and dequantize (u8 → f32) of 2^20 and 2^24 values; requantize
+//!   of 2^20 i32 (1024 rows × 1024 channels, Fp32 per-channel, → u8).
+//!
+//! Every kernel variant is reached by forcing its ISA through [`Engine::with_isa`], so a
+//! kernel added to `zeropoint::variants()` is measured with no new code here.
+
+use std::hint::black_box;
+
+use zeropoint::{
+    Engine, Granularity, Isa, Matrix, MatrixMut, OpKind, OutputStage, PackedWeights, PerChannel,
+    QuantParams, Requantization, Variant, WeightLayout,
+};
+
+/// The variant name of the f32 baseline.
+pub const F32_BASELINE: &str = "matrixmultiply::sgemm_f32";
+
+/// One GEMM shape: `op` is `gemm` or `gemv` (M = 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemmShape {
+    /// `gemm` or `gemv`.
+    pub op: &'static str,
+    /// Rows of A and C.
+    pub m: usize,
+    /// Depth.
+    pub k: usize,
+    /// Columns of B and C.
+    pub n: usize,
+}
+
+const fn g(op: &'static str, m: usize, k: usize, n: usize) -> GemmShape {
+    GemmShape { op, m, k, n }
+}
+
+/// Every GEMM / GEMV shape measured.
+pub const GEMM_SHAPES: &[GemmShape] = &[
+    g("gemm", 256, 256, 256),
+    g("gemm", 512, 512, 512),
+    g("gemm", 1024, 1024, 1024),
+    g("gemm", 2048, 2048, 2048),
+    g("gemv", 1, 4096, 4096),
+    g("gemv", 1, 4096, 11008),
+    g("gemv", 1, 11008, 4096),
+    g("gemm", 8, 4096, 4096),
+    g("gemm", 32, 4096, 4096),
+    g("gemm", 3136, 576, 64),
+];
+
+impl GemmShape {
+    /// `MxKxN`.
+    pub fn label(&self) -> String {
+        format!("{}x{}x{}", self.m, self.k, self.n)
+    }
+
+    /// Integer (or float) operations per call: `2·M·N·K`.
+    pub fn ops(&self) -> u64 {
+        2 * (self.m * self.n * self.k) as u64
+    }
+
+    /// Bytes of int8 weights (`K·N`).
+    pub fn weight_bytes(&self) -> u64 {
+        (self.k * self.n) as u64
+    }
+
+    /// Why `isa`'s kernel is not run at this shape, if it is not: the scalar kernel
+    /// (about 6 GOPS) would take seconds per call above 1024³. `ZEROPOINT_BENCH_ALL=1`
+    /// runs everything.
+    pub fn skip_reason(&self, isa: Isa) -> Option<String> {
+        let all = std::env::var("ZEROPOINT_BENCH_ALL").is_ok_and(|v| v == "1");
+        (!all && isa == Isa::Scalar && self.m * self.n * self.k > 1 << 30).then(|| {
+            format!(
+                "scalar kernel above 1024³ (about {:.0} s per call); ZEROPOINT_BENCH_ALL=1 runs it",
+                self.ops() as f64 / 6e9
+            )
+        })
+    }
+}
+
+/// A fast deterministic byte generator (xorshift64).
+pub fn pseudo_random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let take = (n - out.len()).min(8);
+        out.extend_from_slice(&x.to_le_bytes()[..take]);
+    }
+    out
+}
+
+/// The operands of one GEMM shape, shared by every variant.
+pub struct GemmInputs {
+    /// The shape.
+    pub shape: GemmShape,
+    /// A, `M×K` u8 (zero point 128).
+    pub a: Vec<u8>,
+    /// B, `N×K` i8 (one row per output channel), zero point 0.
+    pub w: Vec<i8>,
+    /// Per-channel requantization scales.
+    pub scales: Vec<f32>,
+    /// Per-channel i32 bias.
+    pub bias: Vec<i32>,
+}
+
+impl GemmInputs {
+    /// Random operands for `shape`.
+    pub fn new(shape: GemmShape) -> Self {
+        let GemmShape { m, k, n, .. } = shape;
+        let a = pseudo_random_bytes(m * k, 1);
+        let w = pseudo_random_bytes(k * n, 2)
+            .into_iter()
+            .map(|b| b as i8)
+            .collect();
+        // |acc| is about 74·74·sqrt(K) for random operands: aim that at ±64 codes.
+        let base = 64.0 / (74.0 * 74.0 * (k as f32).sqrt());
+        let scales = (0..n)
+            .map(|j| base * (1.0 + (j % 7) as f32 / 8.0))
+            .collect();
+        let bias = (0..n).map(|j| (j as i32 % 2001 - 1000) * 17).collect();
+        GemmInputs {
+            shape,
+            a,
+            w,
+            scales,
+            bias,
+        }
+    }
+
+    /// The output stage: bias, Fp32 per-channel requantization, zero point 128, to u8.
+    pub fn stage(&self) -> OutputStage<'_> {
+        OutputStage::quantized(Requantization::Fp32(PerChannel::Channel(&self.scales)), 128)
+            .with_bias(&self.bias)
+    }
+}
+
+/// One variant's packed weights and output buffer for a [`GemmInputs`].
+pub struct GemmRun<'a> {
+    engine: Engine,
+    inputs: &'a GemmInputs,
+    packed: PackedWeights,
+    out: Vec<u8>,
+}
+
+impl<'a> GemmRun<'a> {
+    /// Packs the weights for `engine`'s kernel.
+    pub fn new(engine: Engine, inputs: &'a GemmInputs) -> zeropoint::Result<Self> {
+        let GemmShape { m, k, n, .. } = inputs.shape;
+        let packed = engine.pack_weights(
+            Matrix::new(&inputs.w, n, k),
+            WeightLayout::NxK,
+            PerChannel::Tensor(0i8),
+        )?;
+        Ok(GemmRun {
+            engine,
+            inputs,
+            packed,
+            out: vec![0; m * n],
+        })
+    }
+
+    /// One call.
+    pub fn run(&mut self) {
+        let GemmShape { m, k, n, .. } = self.inputs.shape;
+        self.engine
+            .gemm(
+                Matrix::new(black_box(&self.inputs.a), m, k),
+                128u8,
+                &self.packed,
+                &self.inputs.stage(),
+                MatrixMut::new(&mut self.out, m, n),
+            )
+            .expect("benchmark GEMM arguments are valid");
+        black_box(&mut self.out);
+    }
+}
+
+/// The f32 baseline of one GEMM shape (`matrixmultiply::sgemm`, one thread).
+pub struct F32Gemm {
+    shape: GemmShape,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+}
+
+impl F32Gemm {
+    /// Random f32 operands for `shape` (B stored K×N row-major).
+    pub fn new(shape: GemmShape) -> Self {
+        let GemmShape { m, k, n, .. } = shape;
+        let f = |v: u8| (v as f32 - 128.0) / 64.0;
+        F32Gemm {
+            shape,
+            a: pseudo_random_bytes(m * k, 3).into_iter().map(f).collect(),
+            b: pseudo_random_bytes(k * n, 4).into_iter().map(f).collect(),
+            c: vec![0.0; m * n],
+        }
+    }
+
+    /// One call: `C = A·B`.
+    pub fn run(&mut self) {
+        let GemmShape { m, k, n, .. } = self.shape;
+        // SAFETY: A is m×k with row stride k, B is k×n with row stride n, C is m×n with
+        // row stride n, all dense and exactly that long; column strides are 1.
+        unsafe {
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                1.0,
+                black_box(self.a.as_ptr()),
+                k as isize,
+                1,
+                self.b.as_ptr(),
+                n as isize,
+                1,
+                0.0,
+                self.c.as_mut_ptr(),
+                n as isize,
+                1,
+            )
+        };
+        black_box(&mut self.c);
+    }
+}
+
+/// An element-wise operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElemOp {
+    /// f32 → u8, per tensor.
+    Quantize,
+    /// u8 → f32, per tensor.
+    Dequantize,
+    /// i32 → u8 through an Fp32 per-channel output stage (1024 channels).
+    Requantize,
+}
+
+/// One element-wise shape: `op` over `2^log2_len` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ElemShape {
+    /// The operation.
+    pub op: ElemOp,
+    /// log2 of the element count.
+    pub log2_len: u32,
+}
+
+/// Every element-wise shape measured.
+pub const ELEM_SHAPES: &[ElemShape] = &[
+    ElemShape {
+        op: ElemOp::Quantize,
+        log2_len: 20,
+    },
+    ElemShape {
+        op: ElemOp::Quantize,
+        log2_len: 24,
+    },
+    ElemShape {
+        op: ElemOp::Dequantize,
+        log2_len: 20,
+    },
+    ElemShape {
+        op: ElemOp::Dequantize,
+        log2_len: 24,
+    },
+    ElemShape {
+        op: ElemOp::Requantize,
+        log2_len: 20,
+    },
+];
+
+impl ElemShape {
+    /// `quantize`, `dequantize` or `requantize`.
+    pub fn op_name(&self) -> &'static str {
+        match self.op {
+            ElemOp::Quantize => "quantize",
+            ElemOp::Dequantize => "dequantize",
+            ElemOp::Requantize => "requantize",
+        }
+    }
+
+    /// `2^20` etc.
+    pub fn label(&self) -> String {
+        format!("2^{}", self.log2_len)
+    }
+
+    /// Elements per call.
+    pub fn len(&self) -> usize {
+        1 << self.log2_len
+    }
+
+    /// Bytes read plus bytes written per call: every operation moves one 4-byte value
+    /// (f32 or i32) and one byte code per element.
+    pub fn bytes(&self) -> u64 {
+        (self.len() * 5) as u64
+    }
+}
+
+/// Channels (columns) of the requantize workload.
+const REQUANT_CHANNELS: usize = 1024;
+
+/// One element-wise workload with its buffers, for one engine.
+pub struct ElemRun {
+    engine: Engine,
+    shape: ElemShape,
+    f: Vec<f32>,
+    q: Vec<u8>,
+    acc: Vec<i32>,
+    scales: Vec<f32>,
+}
+
+impl ElemRun {
+    /// Buffers for `shape`, run with `engine`.
+    pub fn new(engine: Engine, shape: ElemShape) -> Self {
+        let len = shape.len();
+        let bytes = pseudo_random_bytes(len, 5);
+        let (f, acc) = match shape.op {
+            // Values across [-10, 10] with many exact ties at scale 0.08.
+            ElemOp::Quantize => (
+                bytes.iter().map(|&b| (b as f32 - 128.0) * 0.078).collect(),
+                vec![],
+            ),
+            ElemOp::Dequantize => (vec![0.0; len], vec![]),
+            ElemOp::Requantize => (
+                vec![],
+                pseudo_random_bytes(4 * len, 6)
+                    .chunks_exact(4)
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) >> 12)
+                    .collect(),
+            ),
+        };
+        let q = match shape.op {
+            ElemOp::Dequantize => bytes,
+            _ => vec![0; len],
+        };
+        let scales = (0..REQUANT_CHANNELS)
+            .map(|j| 1.0 / (2048.0 + j as f32))
+            .collect();
+        ElemRun {
+            engine,
+            shape,
+            f,
+            q,
+            acc,
+            scales,
+        }
+    }
+
+    /// One call.
+    pub fn run(&mut self) {
+        let len = self.shape.len();
+        let p = QuantParams::<u8>::new(0.08, 128).expect("valid parameters");
+        let r = match self.shape.op {
+            ElemOp::Quantize => self.engine.quantize(
+                black_box(&self.f),
+                &[len],
+                &Granularity::PerTensor(p),
+                &mut self.q,
+            ),
+            ElemOp::Dequantize => self.engine.dequantize(
+                black_box(&self.q),
+                &[len],
+                &Granularity::PerTensor(p),
+                &mut self.f,
+            ),
+            ElemOp::Requantize => {
+                let rows = len / REQUANT_CHANNELS;
+                let stage = OutputStage::quantized(
+                    Requantization::Fp32(PerChannel::Channel(&self.scales)),
+                    128,
+                );
+                self.engine.requantize(
+                    Matrix::new(black_box(&self.acc), rows, REQUANT_CHANNELS),
+                    &stage,
+                    MatrixMut::new(&mut self.q, rows, REQUANT_CHANNELS),
+                )
+            }
+        };
+        r.expect("benchmark element-wise arguments are valid");
+        black_box((&mut self.q, &mut self.f));
+    }
+}
+
+/// The engine that runs variant `v`: its ISA forced through [`Engine::with_isa`].
+/// `Err` says why it cannot be measured (not available on this CPU, or the engine for
+/// that ISA picks another kernel of the same operation).
+pub fn engine_for(v: &Variant) -> Result<Engine, String> {
+    if !v.available {
+        return Err(format!(
+            "CPU lacks {}",
+            v.isa.missing_feature().unwrap_or("the ISA")
+        ));
+    }
+    let e = Engine::with_isa(v.isa).map_err(|e| e.to_string())?;
+    let chosen = match v.op {
+        OpKind::Gemm => e.gemm_kernel().name,
+        OpKind::Elementwise => e.elementwise_kernels().name,
+    };
+    if chosen != v.name {
+        return Err(format!(
+            "Engine::with_isa({}) runs {chosen} instead (only the best kernel per ISA is reachable)",
+            v.isa
+        ));
+    }
+    Ok(e)
+}
