@@ -1,7 +1,7 @@
 //! Target `gemm`: packing plus GEMM with every output stage, on every engine.
 //!
 //! Decoded: A u8/i8, B i8/u8, weight layout K×N or N×K, M (0..28), N (0..71), K (0..1100,
-//! or 33 000..41 192 with M < 3, N < 4 so that extreme operands wrap i32), row-stride
+//! or 33 000..41 192 with M < 3, N < 40 so that extreme operands wrap i32), row-stride
 //! padding of A, B and the output, a buffer one element short, the zero points (A's;
 //! B's per tensor or per column, possibly of the wrong count), how A and B are filled,
 //! the output type and stage ([`crate::stage`]), and a row/column split.
@@ -36,7 +36,7 @@ pub struct GemmSpec {
     pub n: u8,
     /// K before reduction.
     pub k: u16,
-    /// K in 33 000.. (M < 3, N < 4).
+    /// K in 33 000.. (M < 3, N < 40).
     pub big_k: bool,
     /// Extra row stride of A (mod 4).
     pub a_pad: u8,
@@ -126,7 +126,7 @@ impl GemmSpec {
         if self.big_k {
             (
                 self.m as usize % 3,
-                self.n as usize % 4,
+                self.n as usize % 40,
                 33_000 + self.k as usize % 8192,
             )
         } else {

@@ -2,7 +2,7 @@
 //! object reports and through the products it gives.
 //!
 //! Decoded: B's type (u8/i8), layout (K×N or N×K), K (0..200, or 33 000..41 192 with
-//! N < 4), N (0..71), stride padding, a buffer one element short, zero points (per
+//! N < 40), N (0..71), stride padding, a buffer one element short, zero points (per
 //! tensor or per column, possibly of the wrong count), how B is filled, and A's zero
 //! point.
 //!
@@ -28,7 +28,7 @@ pub struct PackSpec {
     pub nxk: bool,
     /// K before reduction.
     pub k: u16,
-    /// K in 33 000.. (N < 4).
+    /// K in 33 000.. (N < 40).
     pub big_k: bool,
     /// N before reduction.
     pub n: u8,
@@ -90,7 +90,7 @@ impl PackSpec {
     /// `(K, N)`.
     pub fn dims(&self) -> (usize, usize) {
         if self.big_k {
-            (33_000 + self.k as usize % 8192, self.n as usize % 4)
+            (33_000 + self.k as usize % 8192, self.n as usize % 40)
         } else {
             (self.k as usize % 200, self.n as usize % 71)
         }

@@ -424,7 +424,7 @@ fn gemm_seeds() -> Vec<(&'static str, Spec)> {
             GemmSpec {
                 big_k: true,
                 m: 2,
-                n: 3,
+                n: 33, // two panels of every kernel (NR ≤ 32), so every lane
                 k: 7000,
                 za: 0,
                 a_fill: fill(MAX, 0),  // A = 255
@@ -787,7 +787,7 @@ fn pack_seeds() -> Vec<(&'static str, Spec)> {
             PackSpec {
                 big_k: true,
                 k: 100,
-                n: 3,
+                n: 9,
                 b_fill: fill(MIN, 0),
                 zb_fill: fill(MAX, 0),
                 a_fill: fill(MAX, 0),
