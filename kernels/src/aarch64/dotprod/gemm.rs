@@ -35,14 +35,14 @@
 use core::arch::aarch64::*;
 
 use super::insn::sdot_lane;
-use crate::aarch64::neon::stage::{epilogue, row_sums};
+use crate::aarch64::neon::stage::{epilogue, signed_row_sums};
 use crate::{GemmKernel, Isa, PackArgs, TileArgs};
 
 const MR: usize = 4;
 const NR: usize = 16;
 const KR: usize = 4;
-/// K values per A load (4 groups).
-const CHUNK: usize = 16;
+/// K values per pair of A loads (8 groups).
+const CHUNK: usize = 32;
 
 /// The DotProd GEMM table.
 pub static GEMM: GemmKernel = GemmKernel {
@@ -68,18 +68,7 @@ unsafe fn pack(args: &PackArgs) {
 unsafe fn tile(args: &TileArgs) {
     // SAFETY: forwarded contract (same features enabled here). u8 A (a_xor = 0) is
     // flipped into the signed domain; i8 A is used as is.
-    unsafe {
-        match (args.m, args.a_xor == 0) {
-            (1, true) => tile_m1::<true>(args),
-            (1, false) => tile_m1::<false>(args),
-            (2, true) => tile_m::<2, true>(args),
-            (2, false) => tile_m::<2, false>(args),
-            (3, true) => tile_m::<3, true>(args),
-            (3, false) => tile_m::<3, false>(args),
-            (_, true) => tile_m::<4, true>(args),
-            (_, false) => tile_m::<4, false>(args),
-        }
-    }
+    unsafe { tile_dispatch!(tile_m, args, args.m, args.a_xor == 0; 1, 2, 3, 4) }
 }
 
 /// 16 bytes of A as signed values (flipped when `FLIP`).
@@ -96,128 +85,147 @@ unsafe fn load_a<const FLIP: bool>(p: *const u8) -> int8x16_t {
     }
 }
 
-/// The 16 A bytes of chunk `c` of each row: loaded in place when the chunk is whole,
-/// else (the tail) copied into a zeroed buffer; the padding meets zero bytes of B.
+/// The 32 A bytes of chunk `c` of each row as two registers: loaded in place when the
+/// chunk is whole, else (the tail) copied into a zeroed buffer; the padding meets zero
+/// bytes of B.
+///
+/// # Safety
+/// Advanced SIMD present; `args.a` holds `M` rows of `args.k` bytes; `whole` only when
+/// `32(c+1) <= K`.
 #[inline(always)]
 unsafe fn load_rows<const M: usize, const FLIP: bool>(
     args: &TileArgs,
     c: usize,
     whole: bool,
-) -> [int8x16_t; M] {
-    // SAFETY: Advanced SIMD present (every caller enables it).
-    let mut a = [unsafe { vdupq_n_s8(0) }; M];
+) -> [[int8x16_t; 2]; M] {
+    // SAFETY: Advanced SIMD present (contract).
+    let mut a = [[unsafe { vdupq_n_s8(0) }; 2]; M];
     for (i, ai) in a.iter_mut().enumerate() {
-        // SAFETY: row i < M holds K bytes; a whole chunk ends at 16(c+1) <= K, and the
-        // tail copies only the K − 16c bytes that exist.
+        // SAFETY: row i < M holds K bytes; a whole chunk ends at 32(c+1) <= K, and the
+        // tail copies only the K − 32c bytes that exist.
         unsafe {
             let p = args.a.add(i * args.a_stride + CHUNK * c);
             *ai = if whole {
-                load_a::<FLIP>(p)
+                [load_a::<FLIP>(p), load_a::<FLIP>(p.add(16))]
             } else {
                 let mut buf = [0u8; CHUNK];
                 core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), args.k - CHUNK * c);
-                load_a::<FLIP>(buf.as_ptr())
+                [
+                    load_a::<FLIP>(buf.as_ptr()),
+                    load_a::<FLIP>(buf.as_ptr().add(16)),
+                ]
             };
         }
     }
     a
 }
 
-/// One group: `acc[i][v] += sdot(b[v], a[i].4b[L])` for the 16 columns of the group at
-/// `b`.
+/// One group: `acc[i][v] += sdot(b[v], a[i][H].4b[L])` for the 16 columns of the group
+/// at `b` (group `4H + L` of the chunk).
 #[inline(always)]
-unsafe fn group<const M: usize, const L: i32>(
+unsafe fn group<const M: usize, const H: usize, const L: i32>(
     acc: &mut [[int32x4_t; 4]; M],
-    a: &[int8x16_t; M],
+    a: &[[int8x16_t; 2]; M],
     b: *const i8,
 ) {
     // SAFETY: the caller passes a group of 64 bytes inside the panel; DotProd present.
     unsafe {
         let bv = vld1q_s8_x4(b);
-        for (row, &ai) in acc.iter_mut().zip(a) {
-            row[0] = sdot_lane::<L>(row[0], bv.0, ai);
-            row[1] = sdot_lane::<L>(row[1], bv.1, ai);
-            row[2] = sdot_lane::<L>(row[2], bv.2, ai);
-            row[3] = sdot_lane::<L>(row[3], bv.3, ai);
+        for (row, ai) in acc.iter_mut().zip(a) {
+            row[0] = sdot_lane::<L>(row[0], bv.0, ai[H]);
+            row[1] = sdot_lane::<L>(row[1], bv.1, ai[H]);
+            row[2] = sdot_lane::<L>(row[2], bv.2, ai[H]);
+            row[3] = sdot_lane::<L>(row[3], bv.3, ai[H]);
         }
     }
 }
 
-/// A tile of `M` rows.
+/// Runs the groups of one chunk: all 8 when `n >= 8`, else the first `n` (the tail).
+/// With `ALT`, odd groups accumulate into `acc1` (independent chains for the one-row
+/// tile); otherwise everything goes to `acc0`.
+#[inline(always)]
+unsafe fn chunk<const M: usize, const ALT: bool>(
+    acc0: &mut [[int32x4_t; 4]; M],
+    acc1: &mut [[int32x4_t; 4]; M],
+    a: &[[int8x16_t; 2]; M],
+    b: *const i8,
+    n: usize,
+) {
+    const GS: usize = KR * NR;
+    // The set of the odd groups, re-borrowed at each use.
+    macro_rules! odd {
+        () => {
+            if ALT {
+                &mut *acc1
+            } else {
+                &mut *acc0
+            }
+        };
+    }
+    // SAFETY: the panel holds the n groups of 64 bytes read here (caller contract);
+    // DotProd present.
+    unsafe {
+        group::<M, 0, 0>(acc0, a, b);
+        if n > 1 {
+            group::<M, 0, 1>(odd!(), a, b.add(GS));
+        }
+        if n > 2 {
+            group::<M, 0, 2>(acc0, a, b.add(2 * GS));
+        }
+        if n > 3 {
+            group::<M, 0, 3>(odd!(), a, b.add(3 * GS));
+        }
+        if n > 4 {
+            group::<M, 1, 0>(acc0, a, b.add(4 * GS));
+        }
+        if n > 5 {
+            group::<M, 1, 1>(odd!(), a, b.add(5 * GS));
+        }
+        if n > 6 {
+            group::<M, 1, 2>(acc0, a, b.add(6 * GS));
+        }
+        if n > 7 {
+            group::<M, 1, 3>(odd!(), a, b.add(7 * GS));
+        }
+    }
+}
+
+/// A tile of `M` rows. For `M = 1` (GEMV) even and odd groups accumulate into separate
+/// registers, so that consecutive `sdot` on a column are independent; for larger `M`
+/// the rows already give independent chains and one set is used.
 #[inline(always)]
 unsafe fn tile_m<const M: usize, const FLIP: bool>(args: &TileArgs) {
     // SAFETY: DotProd present; A reads as documented on `load_rows`; the panel holds
     // ceil(K/4) groups of 64 bytes and each chunk reads only groups that exist.
     unsafe {
         let mut acc = [[vdupq_n_s32(0); 4]; M];
+        let mut odd = [[vdupq_n_s32(0); 4]; M];
         let chunks = args.k / CHUNK;
-        let gs = KR * NR;
         let mut b = args.b;
         for c in 0..chunks {
             let a = load_rows::<M, FLIP>(args, c, true);
-            group::<M, 0>(&mut acc, &a, b);
-            group::<M, 1>(&mut acc, &a, b.add(gs));
-            group::<M, 2>(&mut acc, &a, b.add(2 * gs));
-            group::<M, 3>(&mut acc, &a, b.add(3 * gs));
-            b = b.add(4 * gs);
+            if M == 1 {
+                chunk::<M, true>(&mut acc, &mut odd, &a, b, 8);
+            } else {
+                chunk::<M, false>(&mut acc, &mut odd, &a, b, 8);
+            }
+            b = b.add(CHUNK * NR);
         }
         let groups = (args.k % CHUNK).div_ceil(KR);
         if groups > 0 {
             let a = load_rows::<M, FLIP>(args, chunks, false);
-            group::<M, 0>(&mut acc, &a, b);
-            if groups > 1 {
-                group::<M, 1>(&mut acc, &a, b.add(gs));
-            }
-            if groups > 2 {
-                group::<M, 2>(&mut acc, &a, b.add(2 * gs));
-            }
-            if groups > 3 {
-                group::<M, 3>(&mut acc, &a, b.add(3 * gs));
+            if M == 1 {
+                chunk::<M, true>(&mut acc, &mut odd, &a, b, groups);
+            } else {
+                chunk::<M, false>(&mut acc, &mut odd, &a, b, groups);
             }
         }
-        let rowsum = row_sums::<M, true, FLIP>(args);
+        for (r, o) in acc.iter_mut().zip(odd) {
+            for (x, y) in r.iter_mut().zip(o) {
+                *x = vaddq_s32(*x, y);
+            }
+        }
+        let rowsum = signed_row_sums::<M, FLIP>(args);
         epilogue::<M, 4>(args, acc, args.za.wrapping_sub(128), rowsum);
-    }
-}
-
-/// The one-row (GEMV) tile: even and odd groups accumulate into separate registers, so
-/// consecutive `sdot` on a column are independent; every weight byte is read once.
-#[inline(always)]
-unsafe fn tile_m1<const FLIP: bool>(args: &TileArgs) {
-    // SAFETY: as for `tile_m` with M = 1.
-    unsafe {
-        let mut even = [[vdupq_n_s32(0); 4]; 1];
-        let mut odd = [[vdupq_n_s32(0); 4]; 1];
-        let chunks = args.k / CHUNK;
-        let gs = KR * NR;
-        let mut b = args.b;
-        for c in 0..chunks {
-            let a = load_rows::<1, FLIP>(args, c, true);
-            group::<1, 0>(&mut even, &a, b);
-            group::<1, 1>(&mut odd, &a, b.add(gs));
-            group::<1, 2>(&mut even, &a, b.add(2 * gs));
-            group::<1, 3>(&mut odd, &a, b.add(3 * gs));
-            b = b.add(4 * gs);
-        }
-        let groups = (args.k % CHUNK).div_ceil(KR);
-        if groups > 0 {
-            let a = load_rows::<1, FLIP>(args, chunks, false);
-            group::<1, 0>(&mut even, &a, b);
-            if groups > 1 {
-                group::<1, 1>(&mut odd, &a, b.add(gs));
-            }
-            if groups > 2 {
-                group::<1, 2>(&mut even, &a, b.add(2 * gs));
-            }
-            if groups > 3 {
-                group::<1, 3>(&mut odd, &a, b.add(3 * gs));
-            }
-        }
-        let mut acc = even;
-        for (e, o) in acc[0].iter_mut().zip(odd[0]) {
-            *e = vaddq_s32(*e, o);
-        }
-        let rowsum = row_sums::<1, true, FLIP>(args);
-        epilogue::<1, 4>(args, acc, args.za.wrapping_sub(128), rowsum);
     }
 }

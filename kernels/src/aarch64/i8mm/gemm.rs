@@ -120,17 +120,24 @@ unsafe fn dot<const U: bool>(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int3
 
 /// The left operands of 4 groups for a row pair: register `g` holds row `r0`'s bytes
 /// `8g..8g+8` from `p0` in its low half and row `r1`'s from `p1` in its high half.
+/// Both lanes of all four registers are overwritten: `prev` (any value, typically the
+/// previous chunk's registers) only saves the instructions that would zero them.
 ///
 /// # Safety
 /// Advanced SIMD present; `p0` and `p1` are each valid for 32 bytes.
 #[inline(always)]
-unsafe fn load_pair(p0: *const u8, p1: *const u8) -> [int8x16_t; 4] {
+unsafe fn load_pair(prev: [int8x16_t; 4], p0: *const u8, p1: *const u8) -> [int8x16_t; 4] {
     // SAFETY: `ld4` (single structure to one lane) reads 32 bytes at the pointer, which
     // the caller guarantees, with no alignment requirement (the intrinsic hands the
     // address to LLVM as a byte pointer); Advanced SIMD present.
     unsafe {
-        let z = vdupq_n_s64(0);
-        let x = vld4q_lane_s64::<0>(p0 as *const i64, int64x2x4_t(z, z, z, z));
+        let x = int64x2x4_t(
+            vreinterpretq_s64_s8(prev[0]),
+            vreinterpretq_s64_s8(prev[1]),
+            vreinterpretq_s64_s8(prev[2]),
+            vreinterpretq_s64_s8(prev[3]),
+        );
+        let x = vld4q_lane_s64::<0>(p0 as *const i64, x);
         let x = vld4q_lane_s64::<1>(p1 as *const i64, x);
         [
             vreinterpretq_s8_s64(x.0),
@@ -161,6 +168,30 @@ unsafe fn group<const P: usize, const U: bool>(
     }
 }
 
+/// The groups of one chunk: all 4 when `n >= 4`, else the first `n` (the tail).
+#[inline(always)]
+unsafe fn chunk<const P: usize, const U: bool>(
+    acc: &mut [[int32x4_t; 8]; P],
+    a: &[[int8x16_t; 4]; P],
+    b: *const i8,
+    n: usize,
+) {
+    // SAFETY: the panel holds the n groups of 128 bytes read here (caller contract);
+    // I8MM present.
+    unsafe {
+        group::<P, U>(acc, core::array::from_fn(|p| a[p][0]), b);
+        if n > 1 {
+            group::<P, U>(acc, core::array::from_fn(|p| a[p][1]), b.add(GS));
+        }
+        if n > 2 {
+            group::<P, U>(acc, core::array::from_fn(|p| a[p][2]), b.add(2 * GS));
+        }
+        if n > 3 {
+            group::<P, U>(acc, core::array::from_fn(|p| a[p][3]), b.add(3 * GS));
+        }
+    }
+}
+
 /// A tile of `M` (2..=4) rows as `P` row pairs.
 #[inline(always)]
 unsafe fn tile_m<const P: usize, const M: usize, const U: bool>(args: &TileArgs) {
@@ -174,15 +205,13 @@ unsafe fn tile_m<const P: usize, const M: usize, const U: bool>(args: &TileArgs)
         let mut acc = [[vdupq_n_s32(0); 8]; P];
         let chunks = args.k / CHUNK;
         let mut b = args.b;
+        let mut a = [[vdupq_n_s8(0); 4]; P];
         for c in 0..chunks {
-            let mut a = [[vdupq_n_s8(0); 4]; P];
             for (p, ap) in a.iter_mut().enumerate() {
                 let (r0, r1) = pair_rows(p);
-                *ap = load_pair(row(r0).add(CHUNK * c), row(r1).add(CHUNK * c));
+                *ap = load_pair(*ap, row(r0).add(CHUNK * c), row(r1).add(CHUNK * c));
             }
-            for g in 0..4 {
-                group::<P, U>(&mut acc, core::array::from_fn(|p| a[p][g]), b.add(g * GS));
-            }
+            chunk::<P, U>(&mut acc, &a, b, 4);
             b = b.add(4 * GS);
         }
         let rem = args.k % CHUNK;
@@ -191,14 +220,11 @@ unsafe fn tile_m<const P: usize, const M: usize, const U: bool>(args: &TileArgs)
             for (i, bi) in buf.iter_mut().enumerate() {
                 core::ptr::copy_nonoverlapping(row(i).add(CHUNK * chunks), bi.as_mut_ptr(), rem);
             }
-            let mut a = [[vdupq_n_s8(0); 4]; P];
             for (p, ap) in a.iter_mut().enumerate() {
                 let (r0, r1) = pair_rows(p);
-                *ap = load_pair(buf[r0].as_ptr(), buf[r1].as_ptr());
+                *ap = load_pair(*ap, buf[r0].as_ptr(), buf[r1].as_ptr());
             }
-            for g in 0..rem.div_ceil(KR) {
-                group::<P, U>(&mut acc, core::array::from_fn(|p| a[p][g]), b.add(g * GS));
-            }
+            chunk::<P, U>(&mut acc, &a, b, rem.div_ceil(KR));
         }
         let mut out = [[vdupq_n_s32(0); 4]; M];
         for (i, o) in out.iter_mut().enumerate() {
@@ -216,9 +242,9 @@ unsafe fn tile_m<const P: usize, const M: usize, const U: bool>(args: &TileArgs)
             }
         }
         let rowsum = if U {
-            row_sums::<M, false, false>(args)
+            row_sums::<M, false>(args)
         } else {
-            row_sums::<M, true, false>(args)
+            row_sums::<M, true>(args)
         };
         let za = if U {
             args.za
@@ -229,13 +255,13 @@ unsafe fn tile_m<const P: usize, const M: usize, const U: bool>(args: &TileArgs)
     }
 }
 
-/// The 8 bytes `8g..8g+8` of a 32-byte chunk held in two registers, in both halves.
+/// The 8 bytes `8G..8G+8` of a 32-byte chunk held in two registers, in both halves.
 #[inline(always)]
-unsafe fn dup_group(a: &[int8x16_t; 2], g: usize) -> int8x16_t {
+unsafe fn dup_group<const G: usize>(a: &[int8x16_t; 2]) -> int8x16_t {
     // SAFETY: Advanced SIMD present in every caller.
     unsafe {
-        let v = vreinterpretq_s64_s8(a[g / 2]);
-        vreinterpretq_s8_s64(if g % 2 == 0 {
+        let v = vreinterpretq_s64_s8(a[G / 2]);
+        vreinterpretq_s8_s64(if G.is_multiple_of(2) {
             vdupq_laneq_s64::<0>(v)
         } else {
             vdupq_laneq_s64::<1>(v)
@@ -271,10 +297,10 @@ unsafe fn tile_m1<const U: bool>(args: &TileArgs) {
         for c in 0..chunks {
             let x = vld1q_s8_x2(args.a.add(CHUNK * c) as *const i8);
             let a = [x.0, x.1];
-            group_dot::<U>(&mut even, dup_group(&a, 0), b);
-            group_dot::<U>(&mut odd, dup_group(&a, 1), b.add(GS));
-            group_dot::<U>(&mut even, dup_group(&a, 2), b.add(2 * GS));
-            group_dot::<U>(&mut odd, dup_group(&a, 3), b.add(3 * GS));
+            group_dot::<U>(&mut even, dup_group::<0>(&a), b);
+            group_dot::<U>(&mut odd, dup_group::<1>(&a), b.add(GS));
+            group_dot::<U>(&mut even, dup_group::<2>(&a), b.add(2 * GS));
+            group_dot::<U>(&mut odd, dup_group::<3>(&a), b.add(3 * GS));
             b = b.add(4 * GS);
         }
         let rem = args.k % CHUNK;
@@ -283,9 +309,16 @@ unsafe fn tile_m1<const U: bool>(args: &TileArgs) {
             core::ptr::copy_nonoverlapping(args.a.add(CHUNK * chunks), buf.as_mut_ptr(), rem);
             let x = vld1q_s8_x2(buf.as_ptr() as *const i8);
             let a = [x.0, x.1];
-            for g in 0..rem.div_ceil(KR) {
-                let acc = if g % 2 == 0 { &mut even } else { &mut odd };
-                group_dot::<U>(acc, dup_group(&a, g), b.add(g * GS));
+            let n = rem.div_ceil(KR);
+            group_dot::<U>(&mut even, dup_group::<0>(&a), b);
+            if n > 1 {
+                group_dot::<U>(&mut odd, dup_group::<1>(&a), b.add(GS));
+            }
+            if n > 2 {
+                group_dot::<U>(&mut even, dup_group::<2>(&a), b.add(2 * GS));
+            }
+            if n > 3 {
+                group_dot::<U>(&mut odd, dup_group::<3>(&a), b.add(3 * GS));
             }
         }
         let mut out = [[vdupq_n_s32(0); 4]; 1];
@@ -295,9 +328,9 @@ unsafe fn tile_m1<const U: bool>(args: &TileArgs) {
             *ov = vpaddq_s32(l, r);
         }
         let rowsum = if U {
-            row_sums::<1, false, false>(args)
+            row_sums::<1, false>(args)
         } else {
-            row_sums::<1, true, false>(args)
+            row_sums::<1, true>(args)
         };
         let za = if U {
             args.za

@@ -37,7 +37,7 @@
 
 use core::arch::aarch64::*;
 
-use super::stage::{epilogue, row_sums};
+use super::stage::{epilogue, signed_row_sums};
 use crate::{GemmKernel, Isa, PackArgs, TileArgs};
 
 const MR: usize = 4;
@@ -68,18 +68,7 @@ unsafe fn pack(args: &PackArgs) {
 unsafe fn tile(args: &TileArgs) {
     // SAFETY: forwarded contract (same features enabled here). u8 A (a_xor = 0) is
     // flipped into the signed domain; i8 A is used as is.
-    unsafe {
-        match (args.m, args.a_xor == 0) {
-            (1, true) => tile_m::<1, true>(args),
-            (1, false) => tile_m::<1, false>(args),
-            (2, true) => tile_m::<2, true>(args),
-            (2, false) => tile_m::<2, false>(args),
-            (3, true) => tile_m::<3, true>(args),
-            (3, false) => tile_m::<3, false>(args),
-            (_, true) => tile_m::<4, true>(args),
-            (_, false) => tile_m::<4, false>(args),
-        }
-    }
+    unsafe { tile_dispatch!(tile_m, args, args.m, args.a_xor == 0; 1, 2, 3, 4) }
 }
 
 /// `acc + Σ` of the 16 products `a[t]·b[t]`, pairwise into the 4 lanes.
@@ -151,7 +140,7 @@ unsafe fn tile_m<const M: usize, const FLIP: bool>(args: &TileArgs) {
         for (o, r) in out.iter_mut().zip(acc) {
             o[0] = vpaddq_s32(vpaddq_s32(r[0], r[1]), vpaddq_s32(r[2], r[3]));
         }
-        let rowsum = row_sums::<M, true, FLIP>(args);
+        let rowsum = signed_row_sums::<M, FLIP>(args);
         epilogue::<M, 1>(args, out, args.za.wrapping_sub(128), rowsum);
     }
 }

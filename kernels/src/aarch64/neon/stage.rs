@@ -259,30 +259,45 @@ pub(crate) unsafe fn row_sum<const SIGNED: bool>(row: *const u8, k: usize) -> i3
     }
 }
 
-/// The row sums a tile needs in the domain its kernel multiplied in, or zeros when no
-/// B zero point is non-zero (then they are not used). `SIGNED`: the raw bytes are read
-/// as i8 (else u8); `FLIP`: the kernel multiplied `raw ^ 0x80` as i8 (u8 A on a signed
-/// instruction), whose sum is `Σ raw − 128·K`.
+/// The row sums a tile needs, or zeros when no B zero point is non-zero (then they are
+/// not used): `Σ raw` with the raw bytes read as u8 (`SIGNED = false`) or i8.
 ///
 /// # Safety
 /// Advanced SIMD present; `args.a` valid for `M` rows of `args.k` bytes.
 #[inline(always)]
-pub(crate) unsafe fn row_sums<const M: usize, const SIGNED: bool, const FLIP: bool>(
-    args: &TileArgs,
-) -> [i32; M] {
+pub(crate) unsafe fn row_sums<const M: usize, const SIGNED: bool>(args: &TileArgs) -> [i32; M] {
     let mut sums = [0i32; M];
     if args.zb_nonzero {
         for (i, s) in sums.iter_mut().enumerate() {
             // SAFETY: row i < M of the tile holds k bytes (contract).
-            let raw = unsafe { row_sum::<SIGNED>(args.a.add(i * args.a_stride), args.k) };
-            *s = if FLIP {
-                raw.wrapping_sub((args.k as i32).wrapping_mul(128))
-            } else {
-                raw
-            };
+            *s = unsafe { row_sum::<SIGNED>(args.a.add(i * args.a_stride), args.k) };
         }
     }
     sums
+}
+
+/// The row sums in the signed domain of the `aarch64` module docs, for kernels that
+/// multiply `raw ^ 0x80` as i8 when `FLIP` (u8 A: `Σ raw − 128·K`) and the raw i8
+/// bytes otherwise.
+///
+/// # Safety
+/// As for [`row_sums`].
+#[inline(always)]
+pub(crate) unsafe fn signed_row_sums<const M: usize, const FLIP: bool>(
+    args: &TileArgs,
+) -> [i32; M] {
+    if FLIP {
+        // SAFETY: forwarded contract.
+        let mut sums = unsafe { row_sums::<M, false>(args) };
+        let shift = (args.k as i32).wrapping_mul(128);
+        for s in sums.iter_mut() {
+            *s = s.wrapping_sub(shift);
+        }
+        sums
+    } else {
+        // SAFETY: forwarded contract.
+        unsafe { row_sums::<M, true>(args) }
+    }
 }
 
 /// Zero-point correction and output stage for `M` rows × `4·NV` lanes (`NV` vectors of 4
