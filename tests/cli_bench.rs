@@ -1,8 +1,9 @@
 //! The `compare` subcommand of the binary on two small bench files (the `bench`
 //! subcommand itself is exercised by CI's smoke run: it measures for ~15 s).
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
+
+use std::path::{Path, PathBuf};
 
 fn bench_file(model: &str, vnni_gops: f64, rows: &[(&str, &str, &str, f64, f64, &str)]) -> String {
     let rows: Vec<String> = rows
@@ -38,7 +39,7 @@ fn write(name: &str, text: &str) -> PathBuf {
 }
 
 fn zeropoint(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_zeropoint"))
+    let out = common::target_command(Path::new(env!("CARGO_BIN_EXE_zeropoint")))
         .args(args)
         .output()
         .expect("run zeropoint");

@@ -2,8 +2,9 @@
 //! engine: every in-scope case must pass bit for bit, every other case must be skipped
 //! with a reason (and is printed), none may fail.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use zeropoint::conformance::{run_case, run_dir, Case, Outcome};
 use zeropoint::{variants, Engine, OpKind};
@@ -109,7 +110,7 @@ fn variants_list_gemm_and_elementwise() {
 #[test]
 fn cli_replays_a_directory_and_fails_on_a_bad_case() {
     let exe = env!("CARGO_BIN_EXE_zeropoint");
-    let out = Command::new(exe)
+    let out = common::target_command(Path::new(exe))
         .args(["conformance"])
         .arg(data_dir())
         .output()
@@ -135,7 +136,7 @@ fn cli_replays_a_directory_and_fails_on_a_bad_case() {
     let bad = src.replace("[-38,-83,", "[-38,-84,");
     assert_ne!(src, bad);
     std::fs::write(tmp.join("bad.json"), bad).unwrap();
-    let out = Command::new(exe)
+    let out = common::target_command(Path::new(exe))
         .args(["conformance"])
         .arg(&tmp)
         .output()
@@ -149,7 +150,7 @@ fn cli_replays_a_directory_and_fails_on_a_bad_case() {
     let _ = std::fs::remove_dir_all(&tmp);
 
     // Every ISA named on the command line is honoured or refused with an error.
-    let out = Command::new(exe)
+    let out = common::target_command(Path::new(exe))
         .args(["conformance"])
         .arg(data_dir())
         .args(["--isa", "scalar"])
@@ -162,7 +163,7 @@ fn cli_replays_a_directory_and_fails_on_a_bad_case() {
     } else {
         "avx2"
     };
-    let out = Command::new(exe)
+    let out = common::target_command(Path::new(exe))
         .args(["conformance"])
         .arg(data_dir())
         .args(["--isa", foreign])
@@ -177,13 +178,16 @@ fn cli_replays_a_directory_and_fails_on_a_bad_case() {
 #[test]
 fn report_runs_and_names_the_chosen_kernels() {
     let exe = env!("CARGO_BIN_EXE_zeropoint");
-    let out = Command::new(exe).arg("--json").output().unwrap();
+    let out = common::target_command(Path::new(exe)).arg("--json").output().unwrap();
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
-    // The binary runs natively even when this test runs under an emulator (CI's qemu
-    // lanes), so its choice is checked against the compiled variants, not this process.
+    // Under an emulator (CI's qemu lanes) the binary runs through the same runner
+    // (`common::target_command`); its choice is checked against the compiled variants.
     let chosen = v["chosen"]["gemm"].as_str().unwrap();
-    assert!(variants().iter().any(|x| x.name == chosen), "unknown kernel {chosen}");
+    assert!(
+        variants().iter().any(|x| x.name == chosen),
+        "unknown kernel {chosen}"
+    );
     let rows = v["throughput"].as_array().unwrap();
     for op in ["gemm", "gemv", "quantize"] {
         assert!(
