@@ -55,8 +55,8 @@ echo "-- fuzzing ${#targets[@]} targets for ${secs}s each, two at a time (toolch
 report_crash() {
   local t="$1" log="$2"
   echo "==== FUZZ CRASH in target $t ===="
-  grep -E "panicked at|thread '.*' panicked|ERROR: AddressSanitizer|SUMMARY:" "$log" | head -n 20 || true
-  sed -n '/panicked at/,+6p' "$log" | head -n 40 || true
+  grep -E "ERROR: AddressSanitizer|SUMMARY:" "$log" | head -n 5 || true
+  grep -m 1 -A 1 "panicked at" "$log" || true
   local unit
   unit="$(grep -Eo 'Test unit written to [^ ]+' "$log" | tail -n 1 | sed 's/Test unit written to //')"
   if [ -n "$unit" ] && [ -f "$unit" ]; then
@@ -64,7 +64,7 @@ report_crash() {
     echo "hex:"
     od -An -tx1 -v "$unit" | head -n 32
     echo "base64: $(base64 -w0 "$unit")"
-    echo "replay: cargo ${toolchain[*]:-} fuzz run -s $sanitizer $t $unit"
+    echo "replay: cargo ${toolchain[*]:+${toolchain[*]} }fuzz run -s $sanitizer $t $unit"
     echo "  (or add it to fuzz/corpus/$t/ and run: cargo test --manifest-path fuzz/Cargo.toml)"
   else
     echo "no reproducer file found; last lines of the log:"
