@@ -4,33 +4,36 @@
 //! Packed B layout (shared with every `…c4` kernel, see [`crate::PackArgs`]): panels of
 //! 16 columns; per group of 4 K values, 16 columns × 4 bytes = 64 bytes, one
 //! `ld1 {4 regs}`; vector `v` holds columns `4v..4v+4`. A is read in place in the
-//! signed domain of the `aarch64` module docs, 16 bytes (4 groups) per row per load;
-//! the by-element form of `sdot` broadcasts group `L` of that register, so one A load
-//! and (for u8 A) one `eor` serve 4 groups.
+//! signed domain of the `aarch64` module docs, 16 bytes (4 groups) per register; the
+//! by-element form of `sdot` broadcasts group `L` of that register, so one A register
+//! (one load and, for u8 A, one `eor`) serves 4 groups.
 //!
 //! ```text
-//! for each chunk c of 16 K values:             (inner loop, per tile of M ≤ 4 rows)
-//!     for i in 0..M: a[i] = A[i][16c..16c+16] (^ 0x80 for u8 A)
-//!     for L in 0..4:                           (group 4c + L)
-//!         b[0..4] = ld1 {4 × 16 bytes}
-//!         for i in 0..M, v in 0..4: acc[i][v] = sdot(acc[i][v], b[v], a[i].4b[L])
-//! tail (K % 16): the same with A's last bytes copied into a zeroed 16-byte buffer and
-//!     only the ceil((K % 16)/4) groups that B holds
+//! for each chunk c of 32 K values:             (inner loop, per tile of M ≤ 4 rows)
+//!     for i in 0..M: a[i][0..2] = A[i][32c..32c+32] (^ 0x80 for u8 A)
+//!     for h in 0..2, L in 0..4:                 (group 8c + 4h + L)
+//!         b[0..4] = 64 bytes of the panel
+//!         for i in 0..M, v in 0..4: acc[i][v] = sdot(acc[i][v], b[v], a[i][h].4b[L])
+//! tail (K % 32): the same with A's last bytes copied into a zeroed 32-byte buffer and
+//!     only the ceil((K % 32)/4) groups that B holds
 //! epilogue: acc + (za − 128)·colcorr − zb·rowsum (signed row sums), output stage
 //! ```
 //!
-//! Speed (disassembly of the release build, M = 4; see `aarch64/mod.rs`): per chunk of
-//! 16 K the loop holds 64 `sdot` (1024 multiply-adds), 4 B loads (`ld1 {4 regs}`),
-//! 4 A loads, 4 `eor` for u8 A, and the counter/branch: 64 of 78 instructions (82 %)
-//! are `sdot` for u8 A, 64 of 74 (86 %) for i8 A; 13.1 resp. 13.8 multiply-adds per
-//! instruction against the 16 of `sdot`. Loads and address arithmetic are 8 + 3
-//! instructions (14 %). The one-row (GEMV) tile keeps two accumulator sets (even and
-//! odd groups) so that consecutive `sdot` on one column do not wait on each other's
-//! latency, and streams each weight byte once.
+//! Speed (inner loop of the release build, `aarch64-linux-gnu-objdump -d`, counted with
+//! `kernels/tools/loop_mix.py`; M = 4): per chunk of 32 K the loop is 155 instructions
+//! for i8 A: 128 `sdot` (2048 multiply-adds), 20 loads (16 `ldp q` of B, 4 `ldp q` of
+//! A), 6 address/counter updates and the branch: 83 % `sdot`, 13.2 multiply-adds per
+//! instruction against the 16 of `sdot`, 17 % loads and address arithmetic. u8 A adds
+//! 8 `eor`: 163 instructions, 79 % `sdot`, 12.6 multiply-adds per instruction.
+//! The one-row (GEMV) tile: 53 instructions per 32 K (i8 A): 32 `sdot`, 16 `ldp q` of
+//! weights (each weight byte read once), 1 A load, 4 overhead; its even and odd groups
+//! accumulate into separate registers so that consecutive `sdot` on a column do not
+//! wait on each other's latency.
 //!
-//! Optimisations: (1) 16 accumulators reuse each B vector 4 times and each A register
-//! 16 times; (2) by-element `sdot` needs no A broadcast instruction; (3) tile height and
-//! flip are const generics, no branch in the loop.
+//! Optimisations: (1) 16 accumulators reuse each B register 4 times and each A register
+//! 16 times (two A registers per row cover 8 groups, halving A loads and `eor`s against
+//! a 16-byte chunk); (2) by-element `sdot` needs no A broadcast instruction; (3) tile
+//! height and flip are const generics, no branch in the loop.
 
 use core::arch::aarch64::*;
 

@@ -24,16 +24,19 @@
 //! epilogue: C + (za − 128)·colcorr − zb·rowsum (signed row sums), output stage
 //! ```
 //!
-//! Speed (disassembly of the release build, M = 4, u8 A; see `aarch64/mod.rs`): per
-//! group of 16 K, 32 `smull`/`smull2` + 32 `sadalp` do 256 multiply-adds; with the 4 A
-//! loads, 4 `eor`, 1 B load and the loop counter and branch the loop is 75
-//! instructions: 3.4 MACs per instruction, 43 % multiply instructions (85 % multiply or
-//! accumulate), 7 % loads and address arithmetic. The peak of `smull` is 8 MACs per
-//! instruction, 4 per instruction with the `sadalp` that exactness requires (the
-//! faster `smull` + `smlal` pair would overflow i16). Optimisations: (1) 16
-//! accumulators reuse each B vector 4 times and each A vector 4 times; (2) one
-//! `ld1 {4 regs}` per group for B; (3) the tile height and the flip are const
-//! generics, so no branch is left in the loop.
+//! Speed (inner loop of the release build, `aarch64-linux-gnu-objdump -d`, counted with
+//! `kernels/tools/loop_mix.py`; M = 4): per group of 16 K the loop is 78 instructions
+//! for u8 A: 32 `smull`/`smull2` + 32 `sadalp` (256 multiply-adds), 4 `eor`, 6 loads
+//! (4 `ldr q` of A, 2 `ldp q` of B: LLVM splits `ld1 {4 regs}` into two `ldp`), 3
+//! address/counter updates and the branch; 74 for i8 A (no `eor`). That is 3.3 (u8) /
+//! 3.5 (i8) multiply-adds per instruction; 41 % / 43 % of the loop are `smull`, 82 % /
+//! 86 % `smull` or `sadalp`, 12 % loads and address arithmetic. The peak of `smull` is
+//! 8 multiply-adds per instruction, 4 with the `sadalp` that exactness requires (the
+//! `smull` + `smlal` pair would do 5.3 but overflows i16 at (−128)·(−128)·2).
+//! Optimisations: (1) 16 accumulators reuse each B register 4 times and each A
+//! register 4 times; (2) the pairwise `sadalp` keeps every partial sum exact in i32;
+//! (3) the tile height and the flip are const generics, so no branch is left in the
+//! loop.
 
 use core::arch::aarch64::*;
 
