@@ -97,10 +97,10 @@ fn read(path: &str) -> Result<BenchFile, String> {
 }
 
 fn ratio(a: f64, b: f64) -> String {
-    if a > 0.0 && b.is_finite() {
-        format!("{:.2}×", b / a)
-    } else {
-        "-".into()
+    match b / a {
+        r if !(a > 0.0 && r.is_finite()) => "-".into(),
+        r if r >= 0.1 => format!("{r:.2}×"),
+        r => format!("{r:.2e}×"),
     }
 }
 
