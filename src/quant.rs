@@ -48,8 +48,8 @@ impl<T: QType> Plan<'_, T> {
                 zps,
             } => {
                 for o in 0..outer {
-                    for d in 0..dim {
-                        f((o * dim + d) * inner, inner, scales[d], zp(zps, d));
+                    for (d, &scale) in scales.iter().enumerate().take(dim) {
+                        f((o * dim + d) * inner, inner, scale, zp(zps, d));
                     }
                 }
             }

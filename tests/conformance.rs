@@ -178,7 +178,10 @@ fn cli_replays_a_directory_and_fails_on_a_bad_case() {
 #[test]
 fn report_runs_and_names_the_chosen_kernels() {
     let exe = env!("CARGO_BIN_EXE_zeropoint");
-    let out = common::target_command(Path::new(exe)).arg("--json").output().unwrap();
+    let out = common::target_command(Path::new(exe))
+        .arg("--json")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     // Under an emulator (CI's qemu lanes) the binary runs through the same runner

@@ -19,15 +19,29 @@ fn dispatch_picks_the_expected_isa() {
         assert_eq!(engine.isa(), best);
     }
     // The best ISA's own GEMM kernel is compiled for every ISA of this architecture.
-    let gemm_isas: Vec<Isa> = variants().iter().filter(|v| v.op == OpKind::Gemm).map(|v| v.isa).collect();
+    let gemm_isas: Vec<Isa> = variants()
+        .iter()
+        .filter(|v| v.op == OpKind::Gemm)
+        .map(|v| v.isa)
+        .collect();
     if gemm_isas.contains(&engine.isa()) {
-        assert_eq!(engine.gemm_kernel().isa, engine.isa(), "the capped ISA has its own GEMM kernel");
+        assert_eq!(
+            engine.gemm_kernel().isa,
+            engine.isa(),
+            "the capped ISA has its own GEMM kernel"
+        );
     }
     match std::env::var("ZEROPOINT_EXPECT_ISA") {
         Ok(want) => {
-            let want = Isa::from_name(&want).unwrap_or_else(|| panic!("bad ZEROPOINT_EXPECT_ISA={want}"));
+            let want =
+                Isa::from_name(&want).unwrap_or_else(|| panic!("bad ZEROPOINT_EXPECT_ISA={want}"));
             assert_eq!(best, want, "this CPU should dispatch to {want}");
-            assert_eq!(engine.gemm_kernel().isa, want, "GEMM kernel {}", engine.gemm_kernel().name);
+            assert_eq!(
+                engine.gemm_kernel().isa,
+                want,
+                "GEMM kernel {}",
+                engine.gemm_kernel().name
+            );
         }
         Err(_) => println!("ZEROPOINT_EXPECT_ISA unset: not asserting a particular ISA"),
     }
@@ -39,7 +53,11 @@ fn every_available_variant_can_be_forced_and_is_the_one_that_runs() {
         let e = Engine::with_isa(v.isa);
         if !v.available {
             assert!(e.is_err(), "{} is unavailable but could be forced", v.name);
-            println!("skipping {}: CPU lacks {}", v.name, v.isa.missing_feature().unwrap_or("?"));
+            println!(
+                "skipping {}: CPU lacks {}",
+                v.name,
+                v.isa.missing_feature().unwrap_or("?")
+            );
             continue;
         }
         let e = e.unwrap();
@@ -48,13 +66,20 @@ fn every_available_variant_can_be_forced_and_is_the_one_that_runs() {
                 assert_eq!(e.gemm_kernel().name, v.name);
                 let w = [1i8, 2, 3, 4];
                 let p = e
-                    .pack_weights(zeropoint::Matrix::new(&w, 2, 2), zeropoint::WeightLayout::KxN, zeropoint::PerChannel::Tensor(0))
+                    .pack_weights(
+                        zeropoint::Matrix::new(&w, 2, 2),
+                        zeropoint::WeightLayout::KxN,
+                        zeropoint::PerChannel::Tensor(0),
+                    )
                     .unwrap();
                 assert_eq!(p.kernel_name(), v.name);
             }
             OpKind::Elementwise => {
                 // The element-wise table used is the best one at or below the ISA.
-                assert!(e.elementwise_kernels().isa <= v.isa || e.elementwise_kernels().isa == Isa::Scalar);
+                assert!(
+                    e.elementwise_kernels().isa <= v.isa
+                        || e.elementwise_kernels().isa == Isa::Scalar
+                );
             }
         }
     }

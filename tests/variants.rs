@@ -10,7 +10,6 @@
 
 mod common;
 
-
 use common::{first_diff, param, GemmInput, Out, Rng, SchemeDesc, StageDesc};
 use zeropoint::kernels::scalar::reference::{gemm_i32, RefShape};
 use zeropoint::kernels::scalar::requant::{
