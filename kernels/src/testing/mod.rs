@@ -660,9 +660,35 @@ pub fn check_elementwise(t: &ElementwiseKernels) -> Result<usize, String> {
     for _ in 0..4000 {
         xs.push(f32::from_bits(rng.next_u64() as u32));
     }
-    let scales = [1.0f32, 0.5, 0.1, 0.007_812_5, 3.0e-5, 1.7, 1e-38, 3.0e38];
+    let scales = [
+        1.0f32,
+        0.5,
+        0.1,
+        0.3,
+        1.0 / 3.0,
+        0.007,
+        0.012_3,
+        0.007_812_5,
+        3.0e-5,
+        1.7,
+        7.5,
+        1e-38,
+        3.0e38,
+    ];
+    let base = xs;
     let mut count = 0;
     for &scale in &scales {
+        // The ties of this scale, `(h/2)·scale` as rounded in f32, and their neighbours:
+        // where `x / scale` and `x · (1/scale)` round to different integers.
+        let mut xs = base.clone();
+        for h in -520..520 {
+            let t = (h as f32 * 0.5) * scale;
+            xs.extend([
+                t,
+                f32::from_bits(t.to_bits().wrapping_add(1)),
+                f32::from_bits(t.to_bits().wrapping_sub(1)),
+            ]);
+        }
         for zp in [-128, -1, 0, 1, 127, 128, 255] {
             let mut got = vec![0u8; xs.len()];
             if (0..=255).contains(&zp) {
