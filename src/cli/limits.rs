@@ -6,10 +6,14 @@
 //! | ISA          | loop                                   | multiply-adds per instruction |
 //! |--------------|----------------------------------------|-------------------------------|
 //! | `avx512vnni` | `vpdpbusd zmm` (u8×i8, 4-way)           | 64                            |
-//! | `avx512bw`   | `vpmaddwd zmm` (i16×i16, 2-way)         | 32                            |
-//! | `avx2`       | `vpmaddwd ymm`                          | 16                            |
+//! | `avx512bw`   | `vpmaddwd`+`vpaddd zmm` (i16×i16, 2-way) | 32                           |
+//! | `avx2`       | `vpmaddwd`+`vpaddd ymm`                 | 16                            |
 //! | `dotprod`    | `sdot v.4s, v.16b, v.16b`               | 16                            |
 //! | `i8mm`       | `smmla v.4s, v.16b, v.16b`              | 32                            |
+//!
+//! The `avx512bw` and `avx2` GEMM kernels widen u8/i8 to i16 and accumulate each
+//! `vpmaddwd` result with a `vpaddd`, so their limit is measured on that pair (the
+//! instruction sequence their inner loop issues), not on `vpmaddwd` alone.
 //!
 //! Each loop keeps 16 (x86_64) or 12 (aarch64) independent accumulators so that it is
 //! bound by the instruction's throughput, not its latency (latency 4–5 cycles × up to 2
@@ -168,8 +172,9 @@ mod x86 {
         _mm512_reduce_add_epi32(s)
     }
 
-    /// `iters` iterations of 16 independent `vpmaddwd zmm` chains (each result feeds the
-    /// next instruction of its chain, so nothing can be hoisted; 32 multiply-adds each).
+    /// `iters` iterations of 16 independent `vpmaddwd zmm` + `vpaddd zmm` chains (each
+    /// result feeds the next pair of its chain, so nothing can be hoisted; 32
+    /// multiply-adds per pair): the sequence of the `avx512bw` GEMM inner loop.
     ///
     /// # Safety
     /// The CPU supports AVX-512F and AVX-512BW.
@@ -179,7 +184,7 @@ mod x86 {
         let mut acc: [__m512i; ACC] = core::array::from_fn(|i| _mm512_set1_epi32(seed ^ i as i32));
         for _ in 0..iters {
             for x in acc.iter_mut() {
-                *x = _mm512_madd_epi16(*x, b);
+                *x = _mm512_add_epi32(_mm512_madd_epi16(*x, b), b);
             }
         }
         let mut s = _mm512_setzero_si512();
@@ -189,8 +194,8 @@ mod x86 {
         _mm512_reduce_add_epi32(s)
     }
 
-    /// `iters` iterations of 16 independent `vpmaddwd ymm` chains (16 multiply-adds
-    /// each).
+    /// `iters` iterations of 16 independent `vpmaddwd ymm` + `vpaddd ymm` chains (16
+    /// multiply-adds per pair): the sequence of the `avx2` GEMM inner loop.
     ///
     /// # Safety
     /// The CPU supports AVX2.
@@ -200,7 +205,7 @@ mod x86 {
         let mut acc: [__m256i; ACC] = core::array::from_fn(|i| _mm256_set1_epi32(seed ^ i as i32));
         for _ in 0..iters {
             for x in acc.iter_mut() {
-                *x = _mm256_madd_epi16(*x, b);
+                *x = _mm256_add_epi32(_mm256_madd_epi16(*x, b), b);
             }
         }
         let mut s = _mm256_setzero_si256();
@@ -318,7 +323,7 @@ pub fn measure_peaks(runs: usize, target_s: f64) -> Vec<Peak> {
         });
         peaks.push(Peak {
             key: "vpmaddwd_zmm",
-            name: "vpmaddwd zmm",
+            name: "vpmaddwd+vpaddd zmm",
             isa: Isa::Avx512Bw,
             macs_per_instr: 32,
             accumulators: x86::ACC as u32,
@@ -334,7 +339,7 @@ pub fn measure_peaks(runs: usize, target_s: f64) -> Vec<Peak> {
         });
         peaks.push(Peak {
             key: "vpmaddwd_ymm",
-            name: "vpmaddwd ymm",
+            name: "vpmaddwd+vpaddd ymm",
             isa: Isa::Avx2,
             macs_per_instr: 16,
             accumulators: x86::ACC as u32,
