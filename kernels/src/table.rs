@@ -161,19 +161,30 @@ pub struct GemmCall {
 /// so it should stay in the L2 cache while the panels stream past it.
 const A_BLOCK_BYTES: usize = 384 * 1024;
 
+/// Packed-B bytes (of the block's panels) up to which the row tiles are the outer loop:
+/// then all of B stays in L2 while each A tile is read once, from L1.
+const SMALL_B_BYTES: usize = 512 * 1024;
+
 /// The GEMM loop nest over a block, for any kernel table:
 ///
 /// ```text
-/// for each block of MC rows (MC·K bytes of A ≈ A_BLOCK_BYTES, a multiple of MR)
-///     for each panel p overlapping col_begin..col_end    (NR columns of packed B)
-///         for each group of MR rows in the block
+/// if the block's packed B is small (≤ SMALL_B_BYTES):
+///     for each group of MR rows                     (A tile read once, stays in L1)
+///         for each panel p overlapping col_begin..col_end
 ///             kernel.tile(rows, panel p, lanes of p inside the block)
+/// else:
+///     for each block of MC rows (MC·K bytes of A ≈ A_BLOCK_BYTES, a multiple of MR)
+///         for each panel p                          (NR columns of packed B)
+///             for each group of MR rows in the block
+///                 kernel.tile(rows, panel p, lanes of p inside the block)
 /// ```
 ///
-/// Optimisations: (1) the row block keeps A in L2 while every panel of B passes once
-/// per block, so B is read `ceil(M/MC)` times and A once from memory; (2) a panel (at
-/// most `NR·K` bytes) stays in L1/L2 across the tiles of a block; (3) no checks or
-/// dispatch inside: the tile function pointer is loaded once.
+/// Optimisations: (1) with a large B, the row block keeps A in L2 while every panel of
+/// B passes once per block, so B is read `ceil(M/MC)` times and A once from memory;
+/// (2) a panel (at most `NR·K` bytes) stays in L1/L2 across the tiles of a block; (3)
+/// with a small B (narrow layers, convolutions with few output channels) B lives in
+/// L2 and each A tile is read from memory once; (4) no checks or dispatch inside: the
+/// tile function pointer is loaded once. The order changes nothing in the results.
 ///
 /// # Safety
 /// The CPU supports `kernel.isa`; `call.packed` was packed by `kernel.pack` for this K
@@ -182,60 +193,75 @@ const A_BLOCK_BYTES: usize = 384 * 1024;
 /// stage parameters for columns up to `col_end`).
 pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
     let (mr, nr) = (kernel.mr, kernel.nr);
-    let tile = kernel.tile;
-    let panel_bytes = kernel.padded_k(call.k) * nr;
-    // SAFETY: `stage` is valid (caller contract).
-    let esize = unsafe { (*call.stage).dst_type.size() };
     let first = call.col_begin / nr;
     let last = (call.col_end - 1) / nr;
-    let mc = ((A_BLOCK_BYTES / call.k.max(1)) / mr * mr).max(mr);
+    let panel_bytes = kernel.padded_k(call.k) * nr;
+    let mc = if (last + 1 - first) * panel_bytes <= SMALL_B_BYTES {
+        mr
+    } else {
+        ((A_BLOCK_BYTES / call.k.max(1)) / mr * mr).max(mr)
+    };
     let mut r0 = 0;
     while r0 < call.m {
         let r1 = (r0 + mc).min(call.m);
         for p in first..=last {
-            let lane_begin = call.col_begin.max(p * nr) - p * nr;
-            let lane_end = call.col_end.min((p + 1) * nr) - p * nr;
-            let col0 = p * nr + lane_begin;
             let mut i0 = r0;
             while i0 < r1 {
-                // Pointer offsets below: row i0 < m of A, panel p < panels, columns
-                // p·nr.. inside the padded per-column arrays, destination row i0 < m and
-                // column col0 − col_begin < col_end − col_begin: all inside the extents
-                // the caller guarantees.
-                let args = TileArgs {
-                    // SAFETY: see above.
-                    a: unsafe { call.a.add(i0 * call.a_stride) },
-                    a_stride: call.a_stride,
-                    a_xor: call.a_xor,
-                    za: call.za,
-                    m: mr.min(r1 - i0),
-                    k: call.k,
-                    // SAFETY: see above.
-                    b: unsafe { call.packed.add(p * panel_bytes) },
-                    // SAFETY: see above.
-                    zb: unsafe { call.zb.add(p * nr) },
-                    zb_nonzero: call.zb_nonzero,
-                    // SAFETY: see above.
-                    colcorr: unsafe { call.colcorr.add(p * nr) },
-                    lane_begin,
-                    lane_end,
-                    col0,
-                    stage: call.stage,
-                    // SAFETY: see above.
-                    dst: unsafe {
-                        call.dst
-                            .add((i0 * call.dst_stride + (col0 - call.col_begin)) * esize)
-                    },
-                    dst_stride: call.dst_stride,
-                };
-                // SAFETY: the tile's pointers are valid as derived above; the CPU
-                // supports the kernel's ISA (caller contract).
-                unsafe { tile(&args) };
+                // SAFETY: i0 < m and panel p overlaps the block (caller contract).
+                unsafe { tile_at(kernel, call, i0, mr.min(r1 - i0), p) };
                 i0 += mr;
             }
         }
         r0 = r1;
     }
+}
+
+/// Runs the tile of rows `i0..i0 + m` and panel `p` of `call`.
+///
+/// # Safety
+/// As for [`run_gemm`], with `i0 + m <= call.m` and panel `p` overlapping
+/// `col_begin..col_end`.
+#[inline(always)]
+unsafe fn tile_at(kernel: &GemmKernel, call: &GemmCall, i0: usize, m: usize, p: usize) {
+    let nr = kernel.nr;
+    let lane_begin = call.col_begin.max(p * nr) - p * nr;
+    let lane_end = call.col_end.min((p + 1) * nr) - p * nr;
+    let col0 = p * nr + lane_begin;
+    // SAFETY: `stage` is valid (caller contract).
+    let esize = unsafe { (*call.stage).dst_type.size() };
+    // Pointer offsets below: row i0 < m of A, panel p < panels, columns p·nr.. inside
+    // the padded per-column arrays, destination row i0 < m and column
+    // col0 − col_begin < col_end − col_begin: all inside the extents the caller
+    // guarantees.
+    let args = TileArgs {
+        // SAFETY: see above.
+        a: unsafe { call.a.add(i0 * call.a_stride) },
+        a_stride: call.a_stride,
+        a_xor: call.a_xor,
+        za: call.za,
+        m,
+        k: call.k,
+        // SAFETY: see above.
+        b: unsafe { call.packed.add(p * kernel.padded_k(call.k) * nr) },
+        // SAFETY: see above.
+        zb: unsafe { call.zb.add(p * nr) },
+        zb_nonzero: call.zb_nonzero,
+        // SAFETY: see above.
+        colcorr: unsafe { call.colcorr.add(p * nr) },
+        lane_begin,
+        lane_end,
+        col0,
+        stage: call.stage,
+        // SAFETY: see above.
+        dst: unsafe {
+            call.dst
+                .add((i0 * call.dst_stride + (col0 - call.col_begin)) * esize)
+        },
+        dst_stride: call.dst_stride,
+    };
+    // SAFETY: the tile's pointers are valid as derived above; the CPU supports the
+    // kernel's ISA (caller contract).
+    unsafe { (kernel.tile)(&args) };
 }
 
 /// Element-wise kernels of one ISA. Each function's only precondition beyond its slice
