@@ -36,7 +36,12 @@
 //! - i8 A (`a_xor = 0x80`): `s` is the raw byte itself; nothing is flipped.
 //! - u8 A (`a_xor = 0`): `s = byte ^ 0x80`, one `eor` per 16 bytes of A (`neon`,
 //!   `dotprod`). `i8mm` has the mixed-sign `usmmla`/`usdot` and multiplies the raw u8
-//!   bytes instead, with `za` and the unsigned row sum: no flip at all.
+//!   bytes instead, with `za` and the unsigned row sum: no flip at all. (`ummla`, u8×u8,
+//!   has no use: B is always packed as canonical i8.)
+//!
+//! Row sums are needed only when some B zero point is non-zero; each tile then makes
+//! one extra pass over its A rows (`uadalp`/`sadalp`, 2 instructions per 16 bytes, or
+//! `udot` with ones where LLVM sees DotProd), small against the tile's own loop.
 //!
 //! Every function here needs the features of its folder; the tables are only handed
 //! out by the safe crate after run-time detection (`is_aarch64_feature_detected!`,
