@@ -112,6 +112,11 @@ unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
         let groups = args.k / 4;
         let mut b = args.b;
         for g in 0..groups {
+            if M <= 8 {
+                // Few rows per B load: the panel streams from L3, so fetch ahead.
+                _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(PREFETCH));
+                _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(PREFETCH + 64));
+            }
             let b0 = _mm512_loadu_si512(b as *const _);
             let b1 = _mm512_loadu_si512(b.add(64) as *const _);
             for (i, row) in acc.iter_mut().enumerate() {
