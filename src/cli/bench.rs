@@ -218,6 +218,28 @@ pub fn main(args: &[String]) -> ExitCode {
                 }
             };
             let timing = time(budget, || run.run());
+            // The best variant of the large square shapes also runs on every core,
+            // split by rows through the work-range API.
+            let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+            if threads > 1
+                && shape.m >= 1024
+                && shape.m == shape.n
+                && Some(v.name) == gemm_variants.first().map(|b| b.name)
+            {
+                let timing_mt = time(budget, || run.run_threads(threads));
+                rows.push(Row {
+                    op: "gemm_mt",
+                    variant: format!("{} ×{threads} threads", v.name),
+                    isa: Some(v.isa),
+                    shape: label.clone(),
+                    timing: timing_mt,
+                    ops: Some(shape.ops()),
+                    bytes: Some(shape.weight_bytes()),
+                    gops_unit: true,
+                    pct: None,
+                    fits_llc: None,
+                });
+            }
             let mut row = Row {
                 op: shape.op,
                 variant: v.name.to_string(),
@@ -415,6 +437,20 @@ fn print_text(opts: &Options, limits: &Limits, rows: &[Row], skips: &[Skip], bud
         println!("skipped");
         for s in skips {
             println!("  {}: {}", s.id, s.reason);
+        }
+    }
+    // Multi-thread scaling through the work-range API.
+    for mt in rows.iter().filter(|r| r.op == "gemm_mt") {
+        let single = rows
+            .iter()
+            .find(|r| r.op == "gemm" && r.shape == mt.shape && r.isa == mt.isa);
+        if let Some(single) = single {
+            println!(
+                "scaling {} {}: {:.2}× the one-thread rate",
+                mt.variant,
+                mt.shape,
+                single.timing.median_s / mt.timing.median_s
+            );
         }
     }
     // The int8 speedup over the float baseline, per GEMM shape.

@@ -185,6 +185,40 @@ impl<'a> GemmRun<'a> {
     }
 }
 
+impl GemmRun<'_> {
+    /// One call split over `threads` scoped threads by rows, through the work-range API
+    /// (`Engine::gemm_range`) as an engine with its own pool would do it: each thread
+    /// writes its own rows of the output.
+    pub fn run_threads(&mut self, threads: usize) {
+        let GemmShape { m, k, n, .. } = self.inputs.shape;
+        let mr = self.engine.gemm_kernel().mr;
+        let rows_per = m.div_ceil(threads).div_ceil(mr) * mr;
+        let (engine, inputs, packed) = (&self.engine, self.inputs, &self.packed);
+        let stage = inputs.stage();
+        std::thread::scope(|s| {
+            for (t, out) in self.out.chunks_mut(rows_per * n).enumerate() {
+                let stage = &stage;
+                s.spawn(move || {
+                    let r0 = t * rows_per;
+                    let rows = out.len() / n;
+                    engine
+                        .gemm_range(
+                            Matrix::new(black_box(&inputs.a), m, k),
+                            128u8,
+                            packed,
+                            stage,
+                            r0..r0 + rows,
+                            0..n,
+                            MatrixMut::new(out, rows, n),
+                        )
+                        .expect("benchmark GEMM arguments are valid");
+                });
+            }
+        });
+        black_box(&mut self.out);
+    }
+}
+
 /// The f32 baseline of one GEMM shape (`matrixmultiply::sgemm`, one thread).
 pub struct F32Gemm {
     shape: GemmShape,
