@@ -65,6 +65,7 @@
 mod dispatch;
 mod error;
 mod gemm;
+pub mod layers;
 mod matrix;
 mod params;
 mod quant;
@@ -78,6 +79,10 @@ pub use error::{Error, Result};
 #[cfg(feature = "rayon")]
 pub use gemm::gemm_par;
 pub use gemm::{gemm, gemm_range, PackedWeights, WeightLayout};
+pub use layers::{
+    Activation, Conv2d, Conv2dGeometry, Linear, MinMaxObserver, MovingAverageMinMaxObserver, Nhwc,
+    RequantScheme, StaticQuant, WeightQuantization,
+};
 pub use matrix::{Matrix, MatrixMut};
 pub use params::{
     check_multiplier, multiplier_to_real, quantize_multiplier, Granularity, QType, QuantParams,

@@ -1,0 +1,509 @@
+//! The quantized 2-D convolution, NHWC.
+
+use super::{
+    check_tensor, quantize_weights, slice_stage, zero_points_of, Activation, Nhwc, RequantScheme,
+    StaticQuant, WeightQuantization,
+};
+use crate::params::check_scale;
+use crate::{
+    Engine, Error, Matrix, MatrixMut, OutType, OutputStage, PackedWeights, PerChannel, QType,
+    QuantParams, Result, WeightLayout,
+};
+
+/// Bytes of the im2col scratch of one block of output pixels (at least one row).
+const SCRATCH_BYTES: usize = 1 << 20;
+
+/// The geometry of a 2-D convolution: kernel `(height, width)`, stride, padding
+/// `(top, left, bottom, right)`, dilation and groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Conv2dGeometry {
+    /// Kernel `(kh, kw)`, each ≥ 1.
+    pub kernel: (usize, usize),
+    /// Stride `(sh, sw)`, each ≥ 1.
+    pub stride: (usize, usize),
+    /// Padding `(top, left, bottom, right)`; padded pixels hold the input zero point
+    /// (real 0.0).
+    pub padding: [usize; 4],
+    /// Dilation `(dh, dw)`, each ≥ 1.
+    pub dilation: (usize, usize),
+    /// Groups, dividing both channel counts.
+    pub groups: usize,
+}
+
+impl Conv2dGeometry {
+    /// A `kh × kw` kernel, stride 1, no padding, dilation 1, one group.
+    pub fn new(kh: usize, kw: usize) -> Self {
+        Conv2dGeometry {
+            kernel: (kh, kw),
+            stride: (1, 1),
+            padding: [0; 4],
+            dilation: (1, 1),
+            groups: 1,
+        }
+    }
+
+    /// With a stride.
+    pub fn with_stride(mut self, sh: usize, sw: usize) -> Self {
+        self.stride = (sh, sw);
+        self
+    }
+
+    /// With padding `(top, left, bottom, right)`.
+    pub fn with_padding(mut self, padding: [usize; 4]) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    /// With a dilation.
+    pub fn with_dilation(mut self, dh: usize, dw: usize) -> Self {
+        self.dilation = (dh, dw);
+        self
+    }
+
+    /// With groups.
+    pub fn with_groups(mut self, groups: usize) -> Self {
+        self.groups = groups;
+        self
+    }
+
+    /// The output height and width for an `h × w` input:
+    /// `(h + top + bottom − dh·(kh − 1) − 1) / sh + 1`, likewise the width.
+    pub fn output_hw(&self, h: usize, w: usize) -> Result<(usize, usize)> {
+        let (kh, kw) = self.kernel;
+        let (sh, sw) = self.stride;
+        let (dh, dw) = self.dilation;
+        let [pt, pl, pb, pr] = self.padding;
+        let ext_h = dh.checked_mul(kh - 1).map(|v| v + 1);
+        let ext_w = dw.checked_mul(kw - 1).map(|v| v + 1);
+        let (ph, pw) = (h.checked_add(pt + pb), w.checked_add(pl + pr));
+        match (ext_h, ext_w, ph, pw) {
+            (Some(eh), Some(ew), Some(ph), Some(pw)) if ph >= eh && pw >= ew => {
+                Ok(((ph - eh) / sh + 1, (pw - ew) / sw + 1))
+            }
+            _ => Err(Error::Shape(format!(
+                "a {kh}×{kw} kernel with dilation {:?} does not fit the padded {h}×{w} input",
+                self.dilation
+            ))),
+        }
+    }
+
+    fn check(&self, in_channels: usize, out_channels: usize) -> Result<()> {
+        let (kh, kw) = self.kernel;
+        if kh == 0 || kw == 0 || self.stride.0 == 0 || self.stride.1 == 0 {
+            return Err(Error::Shape(format!(
+                "kernel {:?} and stride {:?} must be ≥ 1",
+                self.kernel, self.stride
+            )));
+        }
+        if self.dilation.0 == 0 || self.dilation.1 == 0 {
+            return Err(Error::Shape(format!(
+                "dilation {:?} must be ≥ 1",
+                self.dilation
+            )));
+        }
+        if in_channels == 0 || out_channels == 0 {
+            return Err(Error::Shape(format!(
+                "convolution with {in_channels} input and {out_channels} output channels"
+            )));
+        }
+        let g = self.groups;
+        if g == 0 || !in_channels.is_multiple_of(g) || !out_channels.is_multiple_of(g) {
+            return Err(Error::Shape(format!(
+                "{g} groups do not divide {in_channels} input and {out_channels} output channels"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Kernel {
+    /// One packed weight matrix per group (`out/groups × kh·kw·in/groups`).
+    Gemm(Vec<PackedWeights>),
+    /// Depthwise: `(w − Z_W[c])` at `[tap][c]`.
+    Depthwise(Vec<i32>),
+}
+
+/// A 2-D convolution on NHWC tensors, weights OHWI (`out × kh × kw × in/groups`).
+///
+/// Each output pixel is `Σ_{ky,kx,ci} (x − Z_X)·(w − Z_W[o])` over the taps
+/// `iy = oy·sh + ky·dh − top`, `ix = ox·sw + kx·dw − left` (taps in the padding read
+/// `Z_X`, i.e. contribute 0), in wrapping i32, then the output stage.
+///
+/// Grouped and dense convolutions run through the GEMM, one block of output pixels at a
+/// time: the block's rows of the im2col matrix (`kh·kw·in/groups` codes each) are built
+/// in a scratch of at most 1 MiB (or one row), never the whole im2col matrix; a 1×1,
+/// stride-1, unpadded, single-group convolution reads the input in place. Depthwise
+/// convolutions (`groups = in = out`) run as a direct loop in this crate, one output row
+/// at a time, then the same output stage ([`Engine::requantize`]). The results are
+/// identical on every engine.
+#[derive(Clone, Debug)]
+pub struct Conv2d {
+    engine: Engine,
+    geom: Conv2dGeometry,
+    in_channels: usize,
+    out_channels: usize,
+    kernel: Kernel,
+    weight_count: usize,
+    w_scales: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Conv2d {
+    /// Quantizes f32 OHWI `weights` with `scheme` (per output channel by default) and
+    /// prepares them for `engine`. `bias`: `out_channels` finite values or `None`.
+    pub fn new(
+        engine: &Engine,
+        in_channels: usize,
+        out_channels: usize,
+        geom: Conv2dGeometry,
+        weights: &[f32],
+        bias: Option<&[f32]>,
+        scheme: WeightQuantization,
+    ) -> Result<Self> {
+        geom.check(in_channels, out_channels)?;
+        let k = geom.kernel.0 * geom.kernel.1 * (in_channels / geom.groups);
+        let qw = quantize_weights(weights, out_channels, k, scheme)?;
+        Self::from_quantized(
+            engine,
+            in_channels,
+            out_channels,
+            geom,
+            &qw.q,
+            zero_points_of(&qw.zero_points),
+            PerChannel::Channel(&qw.scales),
+            bias,
+        )
+    }
+
+    /// A convolution from already quantized OHWI weights (i8 or u8) with their zero
+    /// points and scales (one or `out_channels` each), and an f32 bias (used by
+    /// [`Conv2d::static_quant`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_quantized<B: QType>(
+        engine: &Engine,
+        in_channels: usize,
+        out_channels: usize,
+        geom: Conv2dGeometry,
+        weights: &[B],
+        zero_points: PerChannel<'_, B>,
+        scales: PerChannel<'_, f32>,
+        bias: Option<&[f32]>,
+    ) -> Result<Self> {
+        geom.check(in_channels, out_channels)?;
+        let (kh, kw) = geom.kernel;
+        let g = geom.groups;
+        let (cin_g, ng) = (in_channels / g, out_channels / g);
+        let k = kh
+            .checked_mul(kw)
+            .and_then(|v| v.checked_mul(cin_g))
+            .ok_or_else(|| Error::Shape("kernel size overflows usize".into()))?;
+        let numel = out_channels
+            .checked_mul(k)
+            .ok_or_else(|| Error::Shape("weights overflow usize".into()))?;
+        if weights.len() != numel {
+            return Err(Error::Shape(format!(
+                "weights have {} values for {out_channels}×{kh}×{kw}×{cin_g} (OHWI)",
+                weights.len()
+            )));
+        }
+        zero_points.check_len("weight zero points", out_channels)?;
+        scales.check_len("weight scales", out_channels)?;
+        let w_scales: Vec<f32> = (0..out_channels)
+            .map(|j| scales.values()[j * scales.stride()])
+            .collect();
+        for (i, &s) in w_scales.iter().enumerate() {
+            check_scale("weight scale", i, s)?;
+        }
+        let bias = match bias {
+            None => vec![0.0; out_channels],
+            Some(b) if b.len() != out_channels => {
+                return Err(Error::Shape(format!(
+                    "bias has {} values for {out_channels} output channels",
+                    b.len()
+                )))
+            }
+            Some(b) => {
+                if let Some(index) = b.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::NonFinite {
+                        what: "bias",
+                        index,
+                    });
+                }
+                b.to_vec()
+            }
+        };
+        let zp = |o: usize| zero_points.values()[o * zero_points.stride()];
+        let kernel = if g > 1 && cin_g == 1 && ng == 1 {
+            let taps = kh * kw;
+            let c = out_channels;
+            let mut wd = vec![0i32; taps * c];
+            for o in 0..c {
+                for t in 0..taps {
+                    wd[t * c + o] = weights[o * taps + t].to_i32() - zp(o).to_i32();
+                }
+            }
+            Kernel::Depthwise(wd)
+        } else {
+            let mut packed = Vec::with_capacity(g);
+            for gi in 0..g {
+                let w = &weights[gi * ng * k..(gi + 1) * ng * k];
+                let z = match zero_points {
+                    PerChannel::Tensor(z) => PerChannel::Tensor(z),
+                    PerChannel::Channel(z) => PerChannel::Channel(&z[gi * ng..(gi + 1) * ng]),
+                };
+                packed.push(engine.pack_weights(Matrix::new(w, ng, k), WeightLayout::NxK, z)?);
+            }
+            Kernel::Gemm(packed)
+        };
+        Ok(Conv2d {
+            engine: *engine,
+            geom,
+            in_channels,
+            out_channels,
+            kernel,
+            weight_count: numel,
+            w_scales,
+            bias,
+        })
+    }
+
+    /// The geometry.
+    pub fn geometry(&self) -> &Conv2dGeometry {
+        &self.geom
+    }
+
+    /// Input channels.
+    pub fn in_channels(&self) -> usize {
+        self.in_channels
+    }
+
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.out_channels
+    }
+
+    /// Whether the depthwise direct loop runs this convolution.
+    pub fn is_depthwise(&self) -> bool {
+        matches!(self.kernel, Kernel::Depthwise(_))
+    }
+
+    /// The weight scale of each output channel.
+    pub fn weight_scales(&self) -> &[f32] {
+        &self.w_scales
+    }
+
+    /// Bytes a deployed integer layer needs: one byte per weight, and per output
+    /// channel an i32 bias, an f32 scale and an i8 zero point.
+    pub fn quantized_bytes(&self) -> usize {
+        self.weight_count + self.out_channels * (4 + 4 + 1)
+    }
+
+    /// The output shape for an NHWC input shape.
+    pub fn output_shape(&self, input: Nhwc) -> Result<Nhwc> {
+        if input.c != self.in_channels {
+            return Err(Error::Shape(format!(
+                "input has {} channels, the convolution {}",
+                input.c, self.in_channels
+            )));
+        }
+        let (oh, ow) = self.geom.output_hw(input.h, input.w)?;
+        let s = Nhwc::new(input.n, oh, ow, self.out_channels);
+        s.numel()?;
+        Ok(s)
+    }
+
+    /// The static parameters for `input` / `output` (see [`StaticQuant`]).
+    pub fn static_quant<X: QType, Y: QType + OutType>(
+        &self,
+        input: QuantParams<X>,
+        output: QuantParams<Y>,
+        scheme: RequantScheme,
+        activation: Activation,
+    ) -> Result<StaticQuant<X, Y>> {
+        StaticQuant::new(
+            &self.w_scales,
+            &self.bias,
+            input,
+            output,
+            scheme,
+            activation,
+        )
+    }
+
+    /// Integer-only forward: `input` (NHWC, `shape`) quantized with `q.input()`, `out`
+    /// (NHWC, [`Conv2d::output_shape`]) written with `q.output()`.
+    pub fn forward<X: QType, Y: QType + OutType>(
+        &self,
+        q: &StaticQuant<X, Y>,
+        input: &[X],
+        shape: Nhwc,
+        out: &mut [Y],
+    ) -> Result<()> {
+        q.check_channels(self.out_channels)?;
+        self.forward_with_stage(
+            input,
+            shape,
+            q.input().zero_point(),
+            &q.stage(0..self.out_channels),
+            out,
+        )
+    }
+
+    /// The convolution with any output stage (per-channel parameters indexed by output
+    /// channel): i32 accumulators (ONNX ConvInteger), requantized, or f32.
+    pub fn forward_with_stage<X: QType, O: OutType>(
+        &self,
+        input: &[X],
+        shape: Nhwc,
+        x_zero_point: X,
+        stage: &OutputStage<'_>,
+        out: &mut [O],
+    ) -> Result<()> {
+        check_tensor("input", input.len(), shape)?;
+        let os = self.output_shape(shape)?;
+        check_tensor("output", out.len(), os)?;
+        stage.lower::<O>(self.out_channels)?;
+        if os.numel()? == 0 {
+            return Ok(());
+        }
+        match &self.kernel {
+            Kernel::Gemm(packed) => {
+                self.run_gemm(packed, input, shape, os, x_zero_point, stage, out)
+            }
+            Kernel::Depthwise(wd) => {
+                self.run_depthwise(wd, input, shape, os, x_zero_point, stage, out)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_gemm<X: QType, O: OutType>(
+        &self,
+        packed: &[PackedWeights],
+        input: &[X],
+        is: Nhwc,
+        os: Nhwc,
+        zx: X,
+        stage: &OutputStage<'_>,
+        out: &mut [O],
+    ) -> Result<()> {
+        let (kh, kw) = self.geom.kernel;
+        let (sh, sw) = self.geom.stride;
+        let (dh, dw) = self.geom.dilation;
+        let [pt, pl, pb, pr] = self.geom.padding;
+        let g = self.geom.groups;
+        let (c, oc) = (is.c, os.c);
+        let (cin_g, ng) = (c / g, oc / g);
+        let k = kh * kw * cin_g;
+        let pixels = os.h * os.w;
+        let in_img = is.h * is.w * c;
+        let direct = kh == 1 && kw == 1 && (sh, sw) == (1, 1) && pt + pl + pb + pr == 0 && g == 1;
+        if direct {
+            let a = Matrix::new(input, is.n * pixels, c);
+            return self.engine.gemm(
+                a,
+                zx,
+                &packed[0],
+                stage,
+                MatrixMut::new(out, is.n * pixels, oc),
+            );
+        }
+        let rows_per = (SCRATCH_BYTES / k.max(1)).clamp(1, pixels);
+        let mut scratch = vec![zx; rows_per * k];
+        let stages: Vec<OutputStage<'_>> = (0..g)
+            .map(|gi| slice_stage(stage, gi * ng..(gi + 1) * ng))
+            .collect();
+        for img in 0..is.n {
+            let x = &input[img * in_img..(img + 1) * in_img];
+            let y = &mut out[img * pixels * oc..(img + 1) * pixels * oc];
+            for (gi, (pw, st)) in packed.iter().zip(&stages).enumerate() {
+                let mut p0 = 0;
+                while p0 < pixels {
+                    let rows = rows_per.min(pixels - p0);
+                    for (r, row) in scratch.chunks_exact_mut(k).take(rows).enumerate() {
+                        let (oy, ox) = ((p0 + r) / os.w, (p0 + r) % os.w);
+                        for ky in 0..kh {
+                            let iy = (oy * sh + ky * dh).wrapping_sub(pt);
+                            for kx in 0..kw {
+                                let ix = (ox * sw + kx * dw).wrapping_sub(pl);
+                                let dst =
+                                    &mut row[(ky * kw + kx) * cin_g..(ky * kw + kx + 1) * cin_g];
+                                if iy < is.h && ix < is.w {
+                                    let s = (iy * is.w + ix) * c + gi * cin_g;
+                                    dst.copy_from_slice(&x[s..s + cin_g]);
+                                } else {
+                                    dst.fill(zx);
+                                }
+                            }
+                        }
+                    }
+                    let dst = &mut y[p0 * oc + gi * ng..];
+                    self.engine.gemm(
+                        Matrix::new(&scratch[..rows * k], rows, k),
+                        zx,
+                        pw,
+                        st,
+                        MatrixMut::with_stride(dst, rows, ng, oc),
+                    )?;
+                    p0 += rows;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_depthwise<X: QType, O: OutType>(
+        &self,
+        wd: &[i32],
+        input: &[X],
+        is: Nhwc,
+        os: Nhwc,
+        zx: X,
+        stage: &OutputStage<'_>,
+        out: &mut [O],
+    ) -> Result<()> {
+        let (kh, kw) = self.geom.kernel;
+        let (sh, sw) = self.geom.stride;
+        let (dh, dw) = self.geom.dilation;
+        let [pt, pl, _, _] = self.geom.padding;
+        let c = is.c;
+        let zx = zx.to_i32();
+        let in_img = is.h * is.w * c;
+        let mut acc = vec![0i32; os.w * c];
+        for img in 0..is.n {
+            let x = &input[img * in_img..(img + 1) * in_img];
+            for oy in 0..os.h {
+                acc.fill(0);
+                for (ox, a) in acc.chunks_exact_mut(c).enumerate() {
+                    for ky in 0..kh {
+                        let iy = (oy * sh + ky * dh).wrapping_sub(pt);
+                        if iy >= is.h {
+                            continue;
+                        }
+                        for kx in 0..kw {
+                            let ix = (ox * sw + kx * dw).wrapping_sub(pl);
+                            if ix >= is.w {
+                                continue;
+                            }
+                            let s = (iy * is.w + ix) * c;
+                            let t = (ky * kw + kx) * c;
+                            for ((a, &xv), &w) in a.iter_mut().zip(&x[s..s + c]).zip(&wd[t..t + c])
+                            {
+                                *a = a.wrapping_add((xv.to_i32() - zx).wrapping_mul(w));
+                            }
+                        }
+                    }
+                }
+                let o = ((img * os.h + oy) * os.w) * c;
+                self.engine.requantize(
+                    Matrix::new(&acc, os.w, c),
+                    stage,
+                    MatrixMut::new(&mut out[o..o + os.w * c], os.w, c),
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
