@@ -3,7 +3,8 @@
 //!
 //! In scope: QuantizeLinear and DequantizeLinear with u8/i8 codes (per-tensor, per-axis,
 //! blocked; f32 data), DynamicQuantizeLinear, MatMulInteger and QLinearMatMul (2-D and
-//! batched 3-D, f32 and f16 scales). Every other case is reported as skipped with the
+//! batched 3-D, f32 and f16 scales), ConvInteger and QLinearConv (2-D, NCHW converted to
+//! NHWC and run through [`crate::Conv2d`]). Every other case is reported as skipped with the
 //! reason (e.g. `int4 not supported yet`), never silently dropped.
 
 use std::fmt;
@@ -11,9 +12,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::layers::Nhwc;
 use crate::{
-    Engine, Granularity, Matrix, MatrixMut, OutputStage, PerChannel, QType, QuantParams,
-    Requantization, WeightLayout,
+    Conv2d, Conv2dGeometry, Engine, Granularity, Matrix, MatrixMut, OutputStage, PerChannel, QType,
+    QuantParams, Requantization, WeightLayout,
 };
 
 /// One tensor of a case: integer codes or float bit patterns, flat, row-major.
@@ -147,6 +149,13 @@ impl Case {
     fn attr_i64(&self, key: &str) -> Option<i64> {
         self.attributes.get(key).and_then(Value::as_i64)
     }
+
+    fn attr_ints(&self, key: &str) -> Option<Vec<i64>> {
+        self.attributes
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_i64).collect())
+    }
 }
 
 /// IEEE binary16 bits to f32 (exact).
@@ -259,6 +268,8 @@ pub fn run_case(case: &Case, engine: &Engine) -> Outcome {
         "DynamicQuantizeLinear" => dynamic_quantize_linear(case, engine),
         "MatMulInteger" => matmul_integer(case, engine),
         "QLinearMatMul" => qlinear_matmul(case, engine),
+        "ConvInteger" => conv_integer(case, engine),
+        "QLinearConv" => qlinear_conv(case, engine),
         op => Err(Outcome::Skip(format!("operator {op} not supported yet"))),
     };
     r.unwrap_or_else(|o| o)
@@ -562,6 +573,227 @@ fn qlinear_matmul(case: &Case, engine: &Engine) -> Step<Outcome> {
         ("int8", "uint8", "int8") => go::<i8, u8, i8>(case, engine, a, b, scale, y),
         (x, w, o) => Err(Outcome::Skip(format!(
             "QLinearMatMul {x}×{w}→{o} not supported"
+        ))),
+    }
+}
+
+/// The NHWC shape and geometry of an ONNX 2-D Conv node (x NCHW, w OIHW).
+fn conv_geometry(case: &Case, x: &Tensor, w: &Tensor) -> Step<(Nhwc, usize, Conv2dGeometry)> {
+    let (&[n, c, h, wd], &[o, _, kh, kw]) = (x.shape.as_slice(), w.shape.as_slice()) else {
+        return Err(Outcome::Skip(format!(
+            "only 2-D convolutions: x {:?}, w {:?}",
+            x.shape, w.shape
+        )));
+    };
+    if let Some(p) = case.attributes.get("auto_pad").and_then(Value::as_str) {
+        if p != "NOTSET" {
+            return Err(Outcome::Skip(format!("auto_pad {p} not supported")));
+        }
+    }
+    let pair = |key: &str| -> Step<(usize, usize)> {
+        match case.attr_ints(key).as_deref() {
+            None => Ok((1, 1)),
+            Some(&[a, b]) if a > 0 && b > 0 => Ok((a as usize, b as usize)),
+            Some(v) => Err(Outcome::Fail(format!("{key} = {v:?}"))),
+        }
+    };
+    let padding = match case.attr_ints("pads").as_deref() {
+        None => [0; 4],
+        // ONNX order: [h_begin, w_begin, h_end, w_end] = (top, left, bottom, right).
+        Some(&[t, l, b, r]) if [t, l, b, r].iter().all(|&v| v >= 0) => {
+            [t as usize, l as usize, b as usize, r as usize]
+        }
+        Some(v) => return Err(Outcome::Fail(format!("pads = {v:?}"))),
+    };
+    if let Some(k) = case.attr_ints("kernel_shape") {
+        if k != [kh as i64, kw as i64] {
+            return Err(Outcome::Fail(format!(
+                "kernel_shape {k:?} but w is {:?}",
+                w.shape
+            )));
+        }
+    }
+    let groups = case.attr_i64("group").unwrap_or(1);
+    if groups < 1 {
+        return Err(Outcome::Fail(format!("group = {groups}")));
+    }
+    let g = Conv2dGeometry {
+        kernel: (kh, kw),
+        stride: pair("strides")?,
+        padding,
+        dilation: pair("dilations")?,
+        groups: groups as usize,
+    };
+    Ok((Nhwc::new(n, h, wd, c), o, g))
+}
+
+/// NCHW → NHWC (also OIHW → OHWI).
+fn to_nhwc<T: Copy>(v: &[T], n: usize, c: usize, hw: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(v.len());
+    for img in 0..n {
+        for p in 0..hw {
+            for ch in 0..c {
+                out.push(v[(img * c + ch) * hw + p]);
+            }
+        }
+    }
+    out
+}
+
+/// NHWC → NCHW.
+fn to_nchw<T: Copy>(v: &[T], n: usize, c: usize, hw: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(v.len());
+    for img in 0..n {
+        for ch in 0..c {
+            for p in 0..hw {
+                out.push(v[(img * hw + p) * c + ch]);
+            }
+        }
+    }
+    out
+}
+
+/// Runs an ONNX Conv on NCHW codes through [`Conv2d`] (converted to NHWC / OHWI and
+/// back), with `stage` per output channel.
+#[allow(clippy::too_many_arguments)]
+fn conv_nchw<X: QType, W: QType, O: crate::OutType>(
+    case: &Case,
+    engine: &Engine,
+    x: &Tensor,
+    zx: X,
+    w: &Tensor,
+    zw: &[W],
+    stage: &OutputStage<'_>,
+) -> Step<Vec<O>> {
+    let (shape, oc, g) = conv_geometry(case, x, w)?;
+    let xv = to_nhwc(&codes::<X>(x)?, shape.n, shape.c, shape.h * shape.w);
+    let (kh, kw) = g.kernel;
+    let wv = to_nhwc(&codes::<W>(w)?, oc, w.shape[1], kh * kw);
+    let zw = match zw {
+        [] => PerChannel::Tensor(W::default()),
+        [z] => PerChannel::Tensor(*z),
+        z => PerChannel::Channel(z),
+    };
+    let conv = Conv2d::from_quantized(
+        engine,
+        shape.c,
+        oc,
+        g,
+        &wv,
+        zw,
+        PerChannel::Tensor(1.0),
+        None,
+    )
+    .map_err(fail)?;
+    let os = conv.output_shape(shape).map_err(fail)?;
+    let mut out = vec![O::default(); os.numel().map_err(fail)?];
+    conv.forward_with_stage(&xv, shape, zx, stage, &mut out)
+        .map_err(fail)?;
+    Ok(to_nchw(&out, os.n, os.c, os.h * os.w))
+}
+
+fn conv_integer(case: &Case, engine: &Engine) -> Step<Outcome> {
+    let x = need(case, 0, "x")?;
+    let w = need(case, 1, "w")?;
+    let y = case
+        .outputs
+        .first()
+        .ok_or_else(|| Outcome::Fail("no output".into()))?;
+    fn go<X: QType, W: QType>(
+        case: &Case,
+        engine: &Engine,
+        x: &Tensor,
+        w: &Tensor,
+        y: &Tensor,
+    ) -> Step<Outcome> {
+        let zx = zero_point::<X>(case.input(2))?;
+        let zw: Vec<W> = case
+            .input(3)
+            .map(codes::<W>)
+            .transpose()?
+            .unwrap_or_default();
+        let out: Vec<i32> =
+            conv_nchw::<X, W, i32>(case, engine, x, zx, w, &zw, &OutputStage::i32())?;
+        let got: Vec<i64> = out.iter().map(|&v| v as i64).collect();
+        Ok(compare_ints("y", &got, y))
+    }
+    match (x.dtype.as_str(), w.dtype.as_str()) {
+        ("uint8", "uint8") => go::<u8, u8>(case, engine, x, w, y),
+        ("uint8", "int8") => go::<u8, i8>(case, engine, x, w, y),
+        ("int8", "uint8") => go::<i8, u8>(case, engine, x, w, y),
+        ("int8", "int8") => go::<i8, i8>(case, engine, x, w, y),
+        (a, b) => Err(Outcome::Skip(format!("ConvInteger {a}×{b} not supported"))),
+    }
+}
+
+fn qlinear_conv(case: &Case, engine: &Engine) -> Step<Outcome> {
+    let x = need(case, 0, "x")?;
+    let w = need(case, 3, "w")?;
+    let scalar = |i: usize, what: &str| -> Step<f32> {
+        match floats(need(case, i, what)?)?.as_slice() {
+            [v] => Ok(*v),
+            v => Err(Outcome::Fail(format!(
+                "{what}: {} values, expected one",
+                v.len()
+            ))),
+        }
+    };
+    let (sx, sy) = (scalar(1, "x_scale")?, scalar(6, "y_scale")?);
+    let sw = floats(need(case, 4, "w_scale")?)?;
+    let oc = w.shape.first().copied().unwrap_or(0);
+    // The real multiplier x_scale·w_scale/y_scale per output channel, in f32 as the
+    // reference computes it.
+    let scales: Vec<f32> = match sw.as_slice() {
+        [s] => vec![sx * s / sy; oc],
+        s if s.len() == oc => s.iter().map(|s| sx * s / sy).collect(),
+        s => {
+            return Err(Outcome::Fail(format!(
+                "w_scale has {} values for {oc} output channels",
+                s.len()
+            )))
+        }
+    };
+    let bias: Option<Vec<i32>> = case
+        .input(8)
+        .map(|b| b.data.iter().map(|&v| v as i32).collect());
+    let y = case
+        .outputs
+        .first()
+        .ok_or_else(|| Outcome::Fail("no output".into()))?;
+    #[allow(clippy::too_many_arguments)]
+    fn go<X: QType, W: QType, O: QType + crate::OutType>(
+        case: &Case,
+        engine: &Engine,
+        x: &Tensor,
+        w: &Tensor,
+        scales: &[f32],
+        bias: Option<&[i32]>,
+        y: &Tensor,
+    ) -> Step<Outcome> {
+        let zx = zero_point::<X>(case.input(2))?;
+        let zw: Vec<W> = case
+            .input(5)
+            .map(codes::<W>)
+            .transpose()?
+            .unwrap_or_default();
+        let zy = zero_point::<O>(case.input(7))?;
+        let mut stage = OutputStage::quantized(
+            Requantization::Fp32(PerChannel::Channel(scales)),
+            zy.to_i32(),
+        );
+        stage.bias = bias;
+        let out: Vec<O> = conv_nchw::<X, W, O>(case, engine, x, zx, w, &zw, &stage)?;
+        let got: Vec<i64> = out.iter().map(|v| v.to_i32() as i64).collect();
+        Ok(compare_ints("y", &got, y))
+    }
+    let b = bias.as_deref();
+    match (x.dtype.as_str(), w.dtype.as_str(), y.dtype.as_str()) {
+        ("uint8", "uint8", "uint8") => go::<u8, u8, u8>(case, engine, x, w, &scales, b, y),
+        ("uint8", "int8", "uint8") => go::<u8, i8, u8>(case, engine, x, w, &scales, b, y),
+        ("int8", "int8", "int8") => go::<i8, i8, i8>(case, engine, x, w, &scales, b, y),
+        ("int8", "uint8", "int8") => go::<i8, u8, i8>(case, engine, x, w, &scales, b, y),
+        (a, b, c) => Err(Outcome::Skip(format!(
+            "QLinearConv {a}×{b}→{c} not supported"
         ))),
     }
 }

@@ -13,12 +13,14 @@ fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/onnx")
 }
 
-const IN_SCOPE_OPS: [&str; 5] = [
+const IN_SCOPE_OPS: [&str; 7] = [
     "QuantizeLinear",
     "DequantizeLinear",
     "DynamicQuantizeLinear",
     "MatMulInteger",
     "QLinearMatMul",
+    "ConvInteger",
+    "QLinearConv",
 ];
 const IN_SCOPE_DTYPES: [&str; 5] = ["uint8", "int8", "int32", "float32", "float16"];
 

@@ -19,7 +19,7 @@
 //!   QLinearAdd) and pooling on NHWC tensors.
 //! - [`MinMaxObserver`], [`MovingAverageMinMaxObserver`]: calibration.
 //!
-//! Layers keep the [`Engine`] they were built with; the results are identical bit for
+//! Layers keep the [`Engine`](crate::Engine) they were built with; the results are identical bit for
 //! bit on every engine.
 
 mod conv;
