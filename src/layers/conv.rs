@@ -145,6 +145,7 @@ pub struct Conv2d {
     out_channels: usize,
     kernel: Kernel,
     weight_count: usize,
+    asymmetric: bool,
     w_scales: Vec<f32>,
     bias: Vec<f32>,
 }
@@ -263,6 +264,7 @@ impl Conv2d {
             out_channels,
             kernel,
             weight_count: numel,
+            asymmetric: zero_points.values().iter().any(|z| z.to_i32() != 0),
             w_scales,
             bias,
         })
@@ -293,10 +295,12 @@ impl Conv2d {
         &self.w_scales
     }
 
-    /// Bytes a deployed integer layer needs: one byte per weight, and per output
-    /// channel an i32 bias, an f32 scale and an i8 zero point.
+    /// Bytes a deployed integer layer needs: one byte per weight and per output channel
+    /// the i32 bias and an f32 requantization multiplier, plus a zero point per channel
+    /// when the weights are asymmetric (some zero point ≠ 0).
     pub fn quantized_bytes(&self) -> usize {
-        self.weight_count + self.out_channels * (4 + 4 + 1)
+        let zp = usize::from(self.asymmetric);
+        self.weight_count + self.out_channels * (4 + 4 + zp)
     }
 
     /// The output shape for an NHWC input shape.

@@ -126,10 +126,12 @@ impl Linear {
         &self.engine
     }
 
-    /// Bytes a deployed integer layer needs: the i8 weights, the i32 bias, and per
-    /// output channel an f32 scale and an i8 zero point.
+    /// Bytes a deployed integer layer needs: the i8 weights and per output channel the
+    /// i32 bias and an f32 requantization multiplier, plus an i8 zero point per channel
+    /// when the weights are asymmetric (some zero point ≠ 0).
     pub fn quantized_bytes(&self) -> usize {
-        self.weights.len() + self.out_features * (4 + 4 + 1)
+        let zp = usize::from(self.w_zero_points.iter().any(|&z| z != 0));
+        self.weights.len() + self.out_features * (4 + 4 + zp)
     }
 
     /// The static parameters for input `input` and output `output` (see
