@@ -26,8 +26,9 @@ pub static GEMM: GemmKernel = GemmKernel {
 /// layout is this one; two fast paths cover the common contiguous layouts:
 /// - N×K rows (`k_stride == 1`): each column's K bytes are contiguous and are copied in
 ///   `KR`-byte pieces, the column sum taken over the contiguous row;
-/// - K×N rows (`n_stride == 1`): each K row's `NR` bytes of a panel are contiguous and
-///   are scattered to stride `KR`, the sums kept in an `NR`-wide accumulator.
+/// - K×N rows (`n_stride == 1`): the `KR` rows of a group are read (`NR` contiguous
+///   bytes each; rows past K are zeros) and transposed into the group's `NR × KR` bytes,
+///   written in order, the sums kept in an `NR`-wide accumulator.
 ///
 /// # Safety
 /// `args` valid as documented on [`PackArgs`] for this `NR`/`KR`.
@@ -57,13 +58,17 @@ pub unsafe fn pack<const NR: usize, const KR: usize>(args: &PackArgs) {
                     &[]
                 }
             });
-            // Whole groups: KR bytes of each of the panel's columns, written contiguously.
+            // Whole groups: KR bytes of each of the panel's columns, written contiguously
+            // (one unaligned KR-byte load and store per column and group).
+            let flip = [x; KR];
             for (g, out) in panel.chunks_exact_mut(NR * KR).take(full).enumerate() {
                 for (row, piece) in rows.iter().take(width).zip(out.chunks_exact_mut(KR)) {
-                    let src: &[u8; KR] = row[g * KR..g * KR + KR].try_into().expect("KR bytes");
-                    for (d, &b) in piece.iter_mut().zip(src) {
-                        *d = (b ^ x) as i8;
-                    }
+                    // SAFETY: g < full = K / KR, so bytes g·KR..g·KR + KR are inside the row.
+                    let v: [u8; KR] =
+                        unsafe { (row.as_ptr().add(g * KR) as *const [u8; KR]).read_unaligned() };
+                    let v: [u8; KR] = core::array::from_fn(|t| v[t] ^ flip[t]);
+                    // SAFETY: `piece` is KR bytes long; i8 and u8 share their layout.
+                    unsafe { (piece.as_mut_ptr() as *mut [u8; KR]).write_unaligned(v) };
                 }
             }
             // The last partial group (zero-padded).
@@ -86,16 +91,31 @@ pub unsafe fn pack<const NR: usize, const KR: usize>(args: &PackArgs) {
             let width = NR.min(n - p * NR);
             let panel = &mut dst[p * kp * NR..(p + 1) * kp * NR];
             let mut sums = [0i32; NR];
-            for kk in 0..k {
-                // SAFETY: row kk < K holds N contiguous bytes; p·NR + width <= N.
-                let src = unsafe {
-                    core::slice::from_raw_parts(args.src.add(kk * args.k_stride + p * NR), width)
-                };
-                let base = (kk / KR) * NR * KR + kk % KR;
-                for (j, &b) in src.iter().enumerate() {
-                    let v = (b ^ x) as i8;
-                    panel[base + j * KR] = v;
-                    sums[j] = sums[j].wrapping_add(v as i32);
+            for (g, out) in panel.chunks_exact_mut(NR * KR).enumerate() {
+                // The KR source rows of this group (rows at or past K read as zeros): a
+                // KR×width transpose into NR groups of KR bytes, written in order.
+                let mut rows = [[0u8; NR]; KR];
+                for (t, r) in rows.iter_mut().enumerate() {
+                    let kk = g * KR + t;
+                    if kk < k {
+                        // SAFETY: row kk < K holds N contiguous bytes; p·NR + width <= N.
+                        let src = unsafe {
+                            core::slice::from_raw_parts(
+                                args.src.add(kk * args.k_stride + p * NR),
+                                width,
+                            )
+                        };
+                        for (d, &b) in r.iter_mut().zip(src) {
+                            *d = b ^ x;
+                        }
+                    }
+                }
+                for (j, piece) in out.chunks_exact_mut(KR).enumerate().take(width) {
+                    for (t, d) in piece.iter_mut().enumerate() {
+                        let v = rows[t][j] as i8;
+                        *d = v;
+                        sums[j] = sums[j].wrapping_add(v as i32);
+                    }
                 }
             }
             colsum[p * NR..p * NR + width].copy_from_slice(&sums[..width]);
