@@ -14,7 +14,10 @@
 
 use std::sync::OnceLock;
 
-use zeropoint_kernels::{ElementwiseKernels, GemmKernel, Isa, ELEMENTWISE_KERNELS, GEMM_KERNELS};
+use zeropoint_kernels::{
+    DepthwiseKernel, ElementwiseKernels, GemmKernel, Isa, DEPTHWISE_KERNELS, ELEMENTWISE_KERNELS,
+    GEMM_KERNELS,
+};
 
 use crate::{Error, Result};
 
@@ -24,6 +27,7 @@ pub struct Engine {
     isa: Isa,
     gemm: &'static GemmKernel,
     elementwise: &'static ElementwiseKernels,
+    depthwise: &'static DepthwiseKernel,
 }
 
 /// Whether `kernel_isa` may serve a request capped at `cap`.
@@ -63,6 +67,7 @@ impl Engine {
             isa,
             gemm: pick(GEMM_KERNELS, |k| k.isa, isa),
             elementwise: pick(ELEMENTWISE_KERNELS, |t| t.isa, isa),
+            depthwise: pick(DEPTHWISE_KERNELS, |t| t.isa, isa),
         })
     }
 
@@ -95,6 +100,12 @@ impl Engine {
     pub fn elementwise_kernels(&self) -> &'static ElementwiseKernels {
         self.elementwise
     }
+
+    /// The depthwise-convolution kernel this engine runs ([`crate::Conv2d`] with
+    /// `groups = channels`).
+    pub fn depthwise_kernel(&self) -> &'static DepthwiseKernel {
+        self.depthwise
+    }
 }
 
 /// The best ISA this CPU supports (ignoring `ZEROPOINT_ISA`).
@@ -121,6 +132,8 @@ pub enum OpKind {
     Gemm,
     /// Quantize, dequantize, requantize, min/max.
     Elementwise,
+    /// Depthwise convolution (one output pixel from its taps).
+    Depthwise,
 }
 
 /// One compiled kernel table.
@@ -151,5 +164,11 @@ pub fn variants() -> Vec<Variant> {
         isa: t.isa,
         available: t.isa.is_supported(),
     });
-    g.chain(e).collect()
+    let d = DEPTHWISE_KERNELS.iter().map(|t| Variant {
+        op: OpKind::Depthwise,
+        name: t.name,
+        isa: t.isa,
+        available: t.isa.is_supported(),
+    });
+    g.chain(e).chain(d).collect()
 }

@@ -223,6 +223,41 @@ fn bench_quantize(engine: &Engine) -> Row {
     }
 }
 
+/// Depthwise 3×3 (padding 1) on 56×56×128 u8 → u8 through `Conv2d`; GB/s of input read.
+fn bench_depthwise(engine: &Engine) -> Row {
+    use zeropoint::layers::Nhwc;
+    use zeropoint::{Activation, Conv2d, Conv2dGeometry, RequantScheme, WeightQuantization};
+    let (h, w, c) = (56, 56, 128);
+    let shape = Nhwc::new(1, h, w, c);
+    let x = pseudo_random_bytes(h * w * c, 11);
+    let wf: Vec<f32> = (0..9 * c)
+        .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+        .collect();
+    let g = Conv2dGeometry::new(3, 3)
+        .with_padding([1; 4])
+        .with_groups(c);
+    let conv = Conv2d::new(engine, c, c, g, &wf, None, WeightQuantization::default())
+        .expect("valid layer");
+    let p = QuantParams::<u8>::new(0.05, 128).expect("valid params");
+    let sq = conv
+        .static_quant(p, p, RequantScheme::Fp32, Activation::None)
+        .expect("valid parameters");
+    let mut y = vec![0u8; h * w * c];
+    let secs = time(|| {
+        conv.forward(&sq, black_box(&x), shape, &mut y)
+            .expect("valid call");
+        black_box(&y);
+    });
+    Row {
+        op: "depthwise",
+        variant: engine.depthwise_kernel().name,
+        shape: "3x3 56x56x128".into(),
+        seconds: secs,
+        value: (h * w * c) as f64 / secs / 1e9,
+        unit: "GB/s (u8 in)",
+    }
+}
+
 fn report(as_json: bool) -> ExitCode {
     let global = match Engine::global() {
         Ok(e) => e,
@@ -248,6 +283,7 @@ fn report(as_json: bool) -> ExitCode {
                 rows.push(bench_gemm(&engine, 1, 4096, 4096, "gemv"));
             }
             OpKind::Elementwise => rows.push(bench_quantize(&engine)),
+            OpKind::Depthwise => rows.push(bench_depthwise(&engine)),
         }
     }
     let isa_env = std::env::var("ZEROPOINT_ISA").ok();

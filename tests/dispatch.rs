@@ -81,6 +81,10 @@ fn every_available_variant_can_be_forced_and_is_the_one_that_runs() {
                         || e.elementwise_kernels().isa == Isa::Scalar
                 );
             }
+            OpKind::Depthwise => {
+                // Every depthwise kernel is the best one for its own ISA.
+                assert_eq!(e.depthwise_kernel().name, v.name);
+            }
         }
     }
 }

@@ -673,6 +673,74 @@ fn conv2d_geometries_are_bit_exact_on_every_engine() {
     }
 }
 
+/// Depthwise with i8 input and u8 weights, channel counts around every SIMD block size
+/// (8, 16, 32, 64), against a direct reference, on every engine.
+#[test]
+fn depthwise_i8_input_and_channel_tails() {
+    let mut rng = Rng(0xd3);
+    for c in [2usize, 3, 8, 15, 16, 17, 31, 37, 64, 80, 131] {
+        let s = Nhwc::new(2, 5, 4, c);
+        let g = Conv2dGeometry::new(3, 2)
+            .with_groups(c)
+            .with_padding([1, 1, 1, 0])
+            .with_stride(1, 2);
+        let x: Vec<i8> = (0..s.numel().unwrap()).map(|_| rng.u8() as i8).collect();
+        let w: Vec<u8> = (0..c * 6).map(|_| rng.u8()).collect();
+        let zw: Vec<u8> = (0..c).map(|_| rng.u8()).collect();
+        let zx = -17i8;
+        let mut first: Option<Vec<i32>> = None;
+        for e in engines() {
+            let conv = Conv2d::from_quantized(
+                &e,
+                c,
+                c,
+                g,
+                &w,
+                PerChannel::Channel(&zw),
+                PerChannel::Tensor(1.0),
+                None,
+            )
+            .unwrap();
+            assert!(conv.is_depthwise());
+            let os = conv.output_shape(s).unwrap();
+            let mut y = vec![0i32; os.numel().unwrap()];
+            conv.forward_with_stage(&x, s, zx, &OutputStage::i32(), &mut y)
+                .unwrap();
+            for n in 0..2 {
+                for oy in 0..os.h {
+                    for ox in 0..os.w {
+                        for ch in 0..c {
+                            let mut acc = 0i32;
+                            for ky in 0..3 {
+                                for kx in 0..2 {
+                                    let iy = (oy + ky) as isize - 1;
+                                    let ix = (ox * 2 + kx) as isize - 1;
+                                    if iy < 0 || ix < 0 || iy >= 5 || ix >= 4 {
+                                        continue;
+                                    }
+                                    let xv = x[((n * 5 + iy as usize) * 4 + ix as usize) * c + ch];
+                                    acc += (xv as i32 - zx as i32)
+                                        * (w[ch * 6 + ky * 2 + kx] as i32 - zw[ch] as i32);
+                                }
+                            }
+                            assert_eq!(
+                                y[((n * os.h + oy) * os.w + ox) * c + ch],
+                                acc,
+                                "c={c} {:?} ({n},{oy},{ox},{ch})",
+                                e.isa()
+                            );
+                        }
+                    }
+                }
+            }
+            match &first {
+                None => first = Some(y),
+                Some(f) => assert_eq!(f, &y),
+            }
+        }
+    }
+}
+
 #[test]
 fn conv2d_errors() {
     let e = Engine::global().unwrap();

@@ -81,7 +81,9 @@ pub mod testing;
 pub use isa::Isa;
 pub use scalar::requant::{QuantizedMultiplier, Scheme, SHIFT_RANGE};
 pub use stage::{DstType, OutputStage};
-pub use table::{run_gemm, ElementwiseKernels, GemmCall, GemmKernel, PackArgs, TileArgs};
+pub use table::{
+    run_gemm, DepthwiseKernel, ElementwiseKernels, GemmCall, GemmKernel, PackArgs, TileArgs,
+};
 
 /// Every compiled GEMM kernel of this build, best first within each architecture.
 /// Availability on the running CPU is decided by the safe crate.
@@ -112,6 +114,17 @@ pub const ELEMENTWISE_KERNELS: &[&ElementwiseKernels] = &[
     &scalar::ELEMENTWISE,
 ];
 
+/// Every compiled depthwise-convolution kernel of this build.
+pub const DEPTHWISE_KERNELS: &[&DepthwiseKernel] = &[
+    #[cfg(target_arch = "x86_64")]
+    &x86_64::avx512bw::DEPTHWISE,
+    #[cfg(target_arch = "x86_64")]
+    &x86_64::avx2::DEPTHWISE,
+    #[cfg(target_arch = "aarch64")]
+    &aarch64::neon::DEPTHWISE,
+    &scalar::DEPTHWISE,
+];
+
 #[cfg(test)]
 mod tests {
     use crate::testing::{check_elementwise, gemm_sweep, skip_or_require};
@@ -124,6 +137,81 @@ mod tests {
             }
             let n = gemm_sweep(k).unwrap_or_else(|e| panic!("{e}"));
             std::eprintln!("{}: {n} cases", k.name);
+        }
+    }
+
+    #[test]
+    fn every_depthwise_kernel_matches_the_reference() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for k in crate::DEPTHWISE_KERNELS {
+            if skip_or_require(k.name, k.isa) {
+                continue;
+            }
+            let mut cases = 0;
+            for channels in (0..=140).chain([255, 256, 257]) {
+                for taps_n in [1usize, 4, 9] {
+                    let x: std::vec::Vec<u8> =
+                        (0..taps_n * channels).map(|_| next() as u8).collect();
+                    let w: std::vec::Vec<i16> = (0..taps_n * channels)
+                        .map(|i| {
+                            if i % 7 == 0 {
+                                [-255, 255, i16::MIN, i16::MAX][i % 4]
+                            } else {
+                                (next() % 511) as i16 - 255
+                            }
+                        })
+                        .collect();
+                    let taps: std::vec::Vec<*const u8> = (0..taps_n)
+                        .map(|t| {
+                            if t % 3 == 2 {
+                                core::ptr::null()
+                            } else {
+                                x[t * channels..].as_ptr()
+                            }
+                        })
+                        .collect();
+                    for (xor, zx) in [
+                        (0u8, 0),
+                        (0, 255),
+                        (0, 131),
+                        (0x80, 0),
+                        (0x80, 128),
+                        (0x80, 255),
+                    ] {
+                        let mut want = std::vec![7i32; channels];
+                        let mut got = std::vec![-7i32; channels];
+                        // SAFETY: the scalar kernel runs anywhere; taps point at `channels`
+                        // bytes of `x`, `w` holds taps·channels, the outputs `channels`.
+                        unsafe {
+                            (crate::scalar::DEPTHWISE.pixel)(
+                                &taps,
+                                w.as_ptr(),
+                                channels,
+                                xor,
+                                zx,
+                                want.as_mut_ptr(),
+                            )
+                        };
+                        // SAFETY: `skip_or_require` checked the ISA; same buffers.
+                        unsafe {
+                            (k.pixel)(&taps, w.as_ptr(), channels, xor, zx, got.as_mut_ptr())
+                        };
+                        assert_eq!(
+                            got, want,
+                            "{}: channels {channels}, taps {taps_n}, xor {xor}, zx {zx}",
+                            k.name
+                        );
+                        cases += 1;
+                    }
+                }
+            }
+            std::eprintln!("{}: {cases} cases", k.name);
         }
     }
 

@@ -308,3 +308,29 @@ pub struct ElementwiseKernels {
     /// The CPU supports `isa`.
     pub min_max: unsafe fn(src: &[f32]) -> (f32, f32, bool),
 }
+
+/// A depthwise-convolution kernel: all channels of one output pixel from its taps
+/// (an indirection list of input pixels, XNNPACK style).
+#[derive(Debug)]
+pub struct DepthwiseKernel {
+    /// Path-style name, e.g. `scalar::depthwise`.
+    pub name: &'static str,
+    /// The instruction set it needs.
+    pub isa: Isa,
+    /// For `c` in `0..channels`:
+    /// `out[c] = Σ_t ((taps[t][c] ^ xor) as i32 − zx) · w[t·channels + c]`, wrapping i32,
+    /// where a null `taps[t]` (padding) contributes nothing. `xor` is 0 (u8 input) or
+    /// 0x80 (i8 input read as bytes, `zx` then being the zero point + 128).
+    ///
+    /// # Safety
+    /// The CPU supports `isa`; every non-null `taps[t]` is valid for `channels` bytes;
+    /// `w` for `taps.len()·channels` i16; `out` for `channels` i32; `xor` is 0 or 0x80.
+    pub pixel: unsafe fn(
+        taps: &[*const u8],
+        w: *const i16,
+        channels: usize,
+        xor: u8,
+        zx: i32,
+        out: *mut i32,
+    ),
+}

@@ -437,6 +437,7 @@ pub fn engine_for(v: &Variant) -> Result<Engine, String> {
     let chosen = match v.op {
         OpKind::Gemm => e.gemm_kernel().name,
         OpKind::Elementwise => e.elementwise_kernels().name,
+        OpKind::Depthwise => e.depthwise_kernel().name,
     };
     if chosen != v.name {
         return Err(format!(

@@ -14,7 +14,8 @@
 //! - [`Linear`]: fully connected, integer-only static forward and a dynamic f32 → f32
 //!   forward.
 //! - [`Conv2d`]: NHWC convolution with kernel size, stride, padding, dilation and groups
-//!   (bounded im2col blocks through the GEMM; depthwise as a direct loop).
+//!   (bounded im2col blocks through the GEMM; depthwise through the engine's depthwise
+//!   kernel).
 //! - [`add`], [`global_avg_pool`], [`max_pool`]: quantized elementwise add (ONNX
 //!   QLinearAdd) and pooling on NHWC tensors.
 //! - [`MinMaxObserver`], [`MovingAverageMinMaxObserver`]: calibration.

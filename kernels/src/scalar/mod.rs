@@ -6,10 +6,12 @@
 //! - [`gemm`]: the packed-B microkernel `gemm_u8i8_4x8c1` and its packer.
 //! - [`reference`]: GEMM written as its definition, on unpacked operands.
 
+pub mod depthwise;
 pub mod gemm;
 pub mod quant;
 pub mod reference;
 pub mod requant;
 
+pub use depthwise::DEPTHWISE;
 pub use gemm::GEMM;
 pub use quant::ELEMENTWISE;

@@ -1,8 +1,10 @@
 //! AVX2 kernels (Haswell and later, Zen): 8 i32 lanes per ymm.
 
+pub mod depthwise;
 pub mod gemm;
 pub mod quant;
 pub mod stage;
 
+pub use depthwise::DEPTHWISE;
 pub use gemm::GEMM;
 pub use quant::ELEMENTWISE;

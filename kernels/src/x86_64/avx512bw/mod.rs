@@ -1,9 +1,11 @@
 //! AVX-512 F+BW+VL kernels (Skylake-SP and later) and the 16-lane output stage that the
 //! `avx512vnni` kernels share.
 
+pub mod depthwise;
 pub mod gemm;
 pub mod quant;
 pub mod stage;
 
+pub use depthwise::DEPTHWISE;
 pub use gemm::GEMM;
 pub use quant::ELEMENTWISE;
