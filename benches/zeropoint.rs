@@ -140,9 +140,117 @@ fn elementwise(c: &mut Criterion) {
     }
 }
 
+/// The quantized layers (issue 6): `linear` (32×4096×4096, u8 → u8, against the
+/// `gemm` row of the same shape), `conv2d` (3×3, 64 → 64 channels, 56×56, stride 1,
+/// padding 1), per GEMM variant; `depthwise` (3×3 on 56×56×128, u8 → u8; bytes = input
+/// read) per depthwise variant. Throughput as in `gemm` (2·MACs) for the first two.
+fn layers(c: &mut Criterion) {
+    use zeropoint::layers::Nhwc;
+    use zeropoint::{
+        Activation, Conv2d, Conv2dGeometry, Linear, Matrix, MatrixMut, QuantParams, RequantScheme,
+        WeightQuantization,
+    };
+    let wq = WeightQuantization::default();
+    let p = QuantParams::<u8>::new(0.05, 128).expect("valid");
+    let weights = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+            .collect()
+    };
+    let bytes = |n: usize| -> Vec<u8> { (0..n).map(|i| (i * 7 % 251) as u8).collect() };
+    for v in variants() {
+        let id = format!("layers/{}", v.name);
+        let engine = match engine_for(&v) {
+            Ok(e) => e,
+            Err(why) => {
+                eprintln!("skipping {id}: {why}");
+                continue;
+            }
+        };
+        let est = est_ops_per_s(Some(v.isa));
+        match v.op {
+            OpKind::Gemm => {
+                let (m, k, n) = (32, 4096, 4096);
+                let mut group = c.benchmark_group("linear");
+                group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+                configure(&mut group, (2 * m * k * n) as f64 / est);
+                let mut run = None;
+                group.bench_function(BenchmarkId::new(v.name, "32x4096x4096"), |b| {
+                    let (lin, sq, x, y) = run.get_or_insert_with(|| {
+                        let lin = Linear::new(&engine, &weights(n * k), None, n, k, wq)
+                            .expect("valid layer");
+                        let sq = lin
+                            .static_quant(
+                                p,
+                                QuantParams::new(2.0, 128u8).expect("valid"),
+                                RequantScheme::Fp32,
+                                Activation::None,
+                            )
+                            .expect("valid parameters");
+                        (lin, sq, bytes(m * k), vec![0u8; m * n])
+                    });
+                    b.iter(|| {
+                        lin.forward(sq, Matrix::new(x, m, k), MatrixMut::new(y, m, n))
+                            .expect("valid call")
+                    });
+                });
+                group.finish();
+                let s = Nhwc::new(1, 56, 56, 64);
+                let ops = 2 * 56 * 56 * 64 * 576;
+                let mut group = c.benchmark_group("conv2d");
+                group.throughput(Throughput::Elements(ops as u64));
+                configure(&mut group, ops as f64 / est);
+                let mut run = None;
+                group.bench_function(BenchmarkId::new(v.name, "3x3_64to64_56x56"), |b| {
+                    let (conv, sq, x, y) = run.get_or_insert_with(|| {
+                        let g = Conv2dGeometry::new(3, 3).with_padding([1; 4]);
+                        let conv = Conv2d::new(&engine, 64, 64, g, &weights(64 * 576), None, wq)
+                            .expect("valid layer");
+                        let sq = conv
+                            .static_quant(
+                                p,
+                                QuantParams::new(1.0, 128u8).expect("valid"),
+                                RequantScheme::Fp32,
+                                Activation::None,
+                            )
+                            .expect("valid parameters");
+                        (conv, sq, bytes(56 * 56 * 64), vec![0u8; 56 * 56 * 64])
+                    });
+                    b.iter(|| conv.forward(sq, x, s, y).expect("valid call"));
+                });
+                group.finish();
+            }
+            OpKind::Depthwise => {
+                let (h, w, ch) = (56, 56, 128);
+                let s = Nhwc::new(1, h, w, ch);
+                let mut group = c.benchmark_group("depthwise");
+                group.throughput(Throughput::BytesDecimal((h * w * ch) as u64));
+                configure(&mut group, (h * w * ch * 9) as f64 / est);
+                let mut run = None;
+                group.bench_function(BenchmarkId::new(v.name, "3x3_56x56x128"), |b| {
+                    let (conv, sq, x, y) = run.get_or_insert_with(|| {
+                        let g = Conv2dGeometry::new(3, 3)
+                            .with_padding([1; 4])
+                            .with_groups(ch);
+                        let conv = Conv2d::new(&engine, ch, ch, g, &weights(9 * ch), None, wq)
+                            .expect("valid layer");
+                        let sq = conv
+                            .static_quant(p, p, RequantScheme::Fp32, Activation::None)
+                            .expect("valid parameters");
+                        (conv, sq, bytes(h * w * ch), vec![0u8; h * w * ch])
+                    });
+                    b.iter(|| conv.forward(sq, x, s, y).expect("valid call"));
+                });
+                group.finish();
+            }
+            OpKind::Elementwise => {}
+        }
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().nresamples(20_000);
-    targets = gemm, elementwise
+    targets = gemm, elementwise, layers
 }
 criterion_main!(benches);

@@ -51,6 +51,40 @@ pub(crate) unsafe fn load_params(
     let mut m0 = [1i32 << 30; 8];
     let mut shift = [0i32; 8];
     let ps = stage.param_stride;
+    if begin == 0 && end == 8 && stage.multiplier.is_null() {
+        // All eight lanes, no fixed-point multipliers (i32, f32 and Fp32 stages): whole
+        // vector loads of the per-column arrays, the same values as the loop below.
+        // SAFETY: AVX2 present; lanes 0..8 are columns first_col..first_col+8, valid for
+        // every non-null pointer (per-column arrays when `ps == 1`, one value when 0).
+        unsafe {
+            let col = first_col;
+            return Params8 {
+                bias: if stage.bias.is_null() {
+                    _mm256_setzero_si256()
+                } else {
+                    _mm256_loadu_si256(stage.bias.add(col) as *const _)
+                },
+                scale: match (stage.scale.is_null(), ps) {
+                    (true, _) => _mm256_set1_ps(1.0),
+                    (false, 0) => _mm256_set1_ps(*stage.scale),
+                    (false, _) => _mm256_loadu_ps(stage.scale.add(col)),
+                },
+                fbias: if stage.f32_bias.is_null() {
+                    _mm256_setzero_ps()
+                } else {
+                    _mm256_loadu_ps(stage.f32_bias.add(col))
+                },
+                m0: _mm256_set1_epi32(1 << 30),
+                shift: _mm256_setzero_si256(),
+                lo_i: _mm256_set1_epi32(stage.qmin - stage.zero_point),
+                hi_i: _mm256_set1_epi32(stage.qmax - stage.zero_point),
+                lo_f: _mm256_set1_ps((stage.qmin - stage.zero_point) as f32),
+                hi_f: _mm256_set1_ps((stage.qmax - stage.zero_point) as f32),
+                zp: _mm256_set1_epi32(stage.zero_point),
+                has_fbias: !stage.f32_bias.is_null(),
+            };
+        }
+    }
     for l in begin..end {
         let col = first_col + l;
         // SAFETY: lane l is in the block, so every non-null pointer is valid for `col`.
