@@ -37,6 +37,11 @@
 //!   [`Requantization::SingleRounding`] (ruy), per tensor or per channel, + zero point,
 //!   clamp; or f32 `f32(acc)·scale + bias` (two roundings, no FMA).
 //!   [`quantize_multiplier`] turns a real multiplier into `(m0, shift)`.
+//! - **Layers** ([`layers`]): [`Linear`] and [`Conv2d`] (NHWC; stride, padding, dilation,
+//!   groups, depthwise) built from f32 weights, with integer-only static forwards
+//!   ([`StaticQuant`]: i32 bias at `S_W·S_X`, multiplier `S_W·S_X/S_Y`, fused ReLU) and a
+//!   dynamic f32 forward for `Linear`; quantized add (ONNX QLinearAdd), pooling, and
+//!   calibration observers ([`MinMaxObserver`], [`MovingAverageMinMaxObserver`]).
 //! - Results are identical on every ISA and for every split of the work.
 //!
 //! ## Crate features

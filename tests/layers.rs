@@ -757,6 +757,17 @@ fn conv2d_errors() {
         assert!(Conv2d::new(&e, 4, 2, bad, &w, None, wq).is_err(), "{bad:?}");
     }
     assert!(Conv2d::new(&e, 4, 2, g, &w[1..], None, wq).is_err());
+    for bad in [
+        Conv2dGeometry::new(0, 3),
+        g.with_stride(1, 0),
+        g.with_dilation(0, 1),
+        g.with_dilation(usize::MAX, 1),
+        g.with_padding([usize::MAX, 0, 1, 0]),
+    ] {
+        assert!(bad.output_hw(4, 4).is_err(), "{bad:?}");
+    }
+    assert!(g.output_hw(2, 4).is_err());
+    assert_eq!(g.with_padding([1; 4]).output_hw(2, 4).unwrap(), (2, 4));
     assert!(Conv2d::new(&e, 0, 2, g, &w, None, wq).is_err());
     assert!(Conv2d::new(&e, 4, 2, g, &w, Some(&[0.0]), wq).is_err());
     let conv = Conv2d::new(&e, 4, 2, g, &w, None, wq).unwrap();

@@ -75,9 +75,16 @@ impl Conv2dGeometry {
         let (sh, sw) = self.stride;
         let (dh, dw) = self.dilation;
         let [pt, pl, pb, pr] = self.padding;
-        let ext_h = dh.checked_mul(kh - 1).map(|v| v + 1);
-        let ext_w = dw.checked_mul(kw - 1).map(|v| v + 1);
-        let (ph, pw) = (h.checked_add(pt + pb), w.checked_add(pl + pr));
+        if kh == 0 || kw == 0 || sh == 0 || sw == 0 || dh == 0 || dw == 0 {
+            return Err(Error::Shape(format!(
+                "kernel {:?}, stride {:?} and dilation {:?} must be ≥ 1",
+                self.kernel, self.stride, self.dilation
+            )));
+        }
+        let ext = |d: usize, k: usize| d.checked_mul(k - 1).and_then(|v| v.checked_add(1));
+        let (ext_h, ext_w) = (ext(dh, kh), ext(dw, kw));
+        let ph = pt.checked_add(pb).and_then(|p| p.checked_add(h));
+        let pw = pl.checked_add(pr).and_then(|p| p.checked_add(w));
         match (ext_h, ext_w, ph, pw) {
             (Some(eh), Some(ew), Some(ph), Some(pw)) if ph >= eh && pw >= ew => {
                 Ok(((ph - eh) / sh + 1, (pw - ew) / sw + 1))
@@ -350,13 +357,7 @@ impl Conv2d {
         out: &mut [Y],
     ) -> Result<()> {
         q.check_channels(self.out_channels)?;
-        self.forward_with_stage(
-            input,
-            shape,
-            q.input().zero_point(),
-            &q.stage(0..self.out_channels),
-            out,
-        )
+        self.forward_with_stage(input, shape, q.input().zero_point(), &q.stage(), out)
     }
 
     /// The convolution with any output stage (per-channel parameters indexed by output

@@ -163,13 +163,8 @@ impl Linear {
         out: MatrixMut<'_, Y>,
     ) -> Result<()> {
         q.check_channels(self.out_features)?;
-        self.engine.gemm(
-            x,
-            q.input().zero_point(),
-            &self.packed,
-            &q.stage(0..self.out_features),
-            out,
-        )
+        self.engine
+            .gemm(x, q.input().zero_point(), &self.packed, &q.stage(), out)
     }
 
     /// The raw GEMM of the layer with any output stage (per-channel parameters indexed

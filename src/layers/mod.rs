@@ -310,8 +310,10 @@ impl<X: QType, Y: QType + OutType> StaticQuant<X, Y> {
         self.bias.len()
     }
 
-    /// The output stage for the output channels `cols` (indices relative to `cols`).
-    pub fn stage(&self, cols: Range<usize>) -> OutputStage<'_> {
+    /// The output stage of every output channel (for [`Linear::forward_with_stage`] /
+    /// [`Conv2d::forward_with_stage`] or a GEMM of one's own).
+    pub fn stage(&self) -> OutputStage<'_> {
+        let cols = 0..self.bias.len();
         let requant = match self.scheme {
             RequantScheme::Fp32 => {
                 Requantization::Fp32(PerChannel::Channel(&self.fp32[cols.clone()]))

@@ -61,7 +61,7 @@ pub fn global_avg_pool<T: QType + OutType>(
     out_params: QuantParams<T>,
 ) -> Result<()> {
     check_tensor("input", input.len(), shape)?;
-    let hw = shape.h * shape.w;
+    let hw = shape.h.saturating_mul(shape.w);
     if hw == 0 {
         return Err(Error::Shape(format!(
             "global average pooling over {}×{} pixels",
@@ -74,7 +74,7 @@ pub fn global_avg_pool<T: QType + OutType>(
         )));
     }
     let (n, c) = (shape.n, shape.c);
-    if out.len() != n * c {
+    if Some(out.len()) != n.checked_mul(c) {
         return Err(Error::Shape(format!(
             "output has {} elements for {n} images × {c} channels",
             out.len()
@@ -134,7 +134,18 @@ impl Pool2d {
                 self.padding, self.kernel
             )));
         }
-        let (ph, pw) = (input.h + pt + pb, input.w + pl + pr);
+        let (ph, pw) = match (
+            pt.checked_add(pb).and_then(|p| p.checked_add(input.h)),
+            pl.checked_add(pr).and_then(|p| p.checked_add(input.w)),
+        ) {
+            (Some(ph), Some(pw)) => (ph, pw),
+            _ => {
+                return Err(Error::Shape(format!(
+                    "padding {:?} overflows usize",
+                    self.padding
+                )))
+            }
+        };
         if ph < kh || pw < kw {
             return Err(Error::Shape(format!(
                 "pooling window {:?} larger than the padded input {ph}×{pw}",
