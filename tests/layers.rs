@@ -260,45 +260,52 @@ fn linear_static_is_bit_exact_and_close_to_f64() {
 #[test]
 fn linear_dynamic_matches_reference_and_f64() {
     let (m, k, n) = (5, 64, 33);
-    let mut first: Option<Vec<f32>> = None;
-    for e in engines() {
-        let mut rng = Rng(99);
-        let (lin, w, b, x) = linear_case(&e, &mut rng, m, k, n, WeightQuantization::default());
-        let mut y = vec![0f32; m * n];
-        let mut scratch = DynamicScratch::default();
-        lin.forward_dynamic(
-            Matrix::new(&x, m, k),
-            MatrixMut::new(&mut y, m, n),
-            &mut scratch,
-        )
-        .unwrap();
-        // Reference: per-row asymmetric u8, i32 accumulators, f32(acc)·(sx·sw) + b.
-        let mut xq = vec![0u8; m * k];
-        let mut ps = vec![QuantParams::<u8>::new(1.0, 0).unwrap(); m];
-        dynamic_quantize_rows(
-            Matrix::new(&x, m, k),
-            DynamicMode::Asymmetric,
-            MatrixMut::new(&mut xq, m, k),
-            &mut ps,
-        )
-        .unwrap();
-        let want64 = f64_linear(&w, &b, &x, m, k, n);
-        for i in 0..m {
-            for j in 0..n {
-                let mut acc = 0i32;
-                for t in 0..k {
-                    acc += (xq[i * k + t] as i32 - ps[i].zero_point() as i32)
-                        * (lin.weights()[j * k + t] as i32);
+    for wq in [
+        WeightQuantization::PerChannelSymmetric,
+        WeightQuantization::PerTensorAsymmetric,
+        WeightQuantization::PerChannelAsymmetric,
+    ] {
+        let mut first: Option<Vec<f32>> = None;
+        for e in engines() {
+            let mut rng = Rng(99);
+            let (lin, w, b, x) = linear_case(&e, &mut rng, m, k, n, wq);
+            let mut y = vec![0f32; m * n];
+            let mut scratch = DynamicScratch::default();
+            lin.forward_dynamic(
+                Matrix::new(&x, m, k),
+                MatrixMut::new(&mut y, m, n),
+                &mut scratch,
+            )
+            .unwrap();
+            // Reference: per-row asymmetric u8, i32 accumulators, f32(acc)·(sx·sw) + b.
+            let mut xq = vec![0u8; m * k];
+            let mut ps = vec![QuantParams::<u8>::new(1.0, 0).unwrap(); m];
+            dynamic_quantize_rows(
+                Matrix::new(&x, m, k),
+                DynamicMode::Asymmetric,
+                MatrixMut::new(&mut xq, m, k),
+                &mut ps,
+            )
+            .unwrap();
+            let want64 = f64_linear(&w, &b, &x, m, k, n);
+            for i in 0..m {
+                for j in 0..n {
+                    let mut acc = 0i32;
+                    for t in 0..k {
+                        acc += (xq[i * k + t] as i32 - ps[i].zero_point() as i32)
+                            * (lin.weights()[j * k + t] as i32
+                                - lin.weight_zero_points()[j] as i32);
+                    }
+                    let s = ps[i].scale() * lin.weight_scales()[j];
+                    let want = acc as f32 * s + b[j];
+                    assert_eq!(y[i * n + j].to_bits(), want.to_bits(), "({i},{j})");
+                    assert!((y[i * n + j] as f64 - want64[i * n + j]).abs() < 0.1);
                 }
-                let s = ps[i].scale() * lin.weight_scales()[j];
-                let want = acc as f32 * s + b[j];
-                assert_eq!(y[i * n + j].to_bits(), want.to_bits(), "({i},{j})");
-                assert!((y[i * n + j] as f64 - want64[i * n + j]).abs() < 0.1);
             }
-        }
-        match &first {
-            None => first = Some(y),
-            Some(f) => assert_eq!(f, &y),
+            match &first {
+                None => first = Some(y),
+                Some(f) => assert_eq!(f, &y),
+            }
         }
     }
 }

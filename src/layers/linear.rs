@@ -17,7 +17,12 @@ use crate::{
 ///   activation).
 /// - [`Linear::forward_dynamic`]: f32 → f32; each input row is quantized to u8 on the fly
 ///   ([`DynamicMode::Asymmetric`]), then `y[i][j] = f32(acc)·(S_X[i]·S_W[j]) + b[j]`
-///   (the f32 output stage: two roundings, no FMA, `S_X[i]·S_W[j]` rounded to f32).
+///   (the f32 output stage: two roundings, no FMA, `S_X[i]·S_W[j]` rounded to f32), with
+///   `acc = Σ_k (x − Z_X[i])(w − Z_W[j])`. The per-row scales make the output scale an
+///   outer product, which a GEMM output stage (per column) cannot hold: one GEMM gives
+///   `Σ_k x·(w − Z_W[j])` for all rows, `Z_X[i]·Σ_k (w − Z_W[j])` is subtracted
+///   (wrapping: the same i32 as with the zero point in the GEMM), and each row then goes
+///   through the f32 output stage ([`Engine::requantize`]).
 #[derive(Clone, Debug)]
 pub struct Linear {
     engine: Engine,
@@ -27,6 +32,8 @@ pub struct Linear {
     weights: Vec<i8>,
     w_scales: Vec<f32>,
     w_zero_points: Vec<i8>,
+    /// `Σ_k (w[j][k] − Z_W[j])` per output channel (wrapping), for the dynamic forward.
+    w_colsum: Vec<i32>,
     bias: Vec<f32>,
 }
 
@@ -36,6 +43,7 @@ pub struct DynamicScratch {
     q: Vec<u8>,
     params: Vec<QuantParams<u8>>,
     scales: Vec<f32>,
+    acc: Vec<i32>,
 }
 
 impl Linear {
@@ -79,8 +87,17 @@ impl Linear {
             WeightLayout::NxK,
             zero_points_of(&qw.zero_points),
         )?;
+        let w_colsum = (0..out_features)
+            .map(|j| {
+                let z = qw.zero_points[j] as i32;
+                qw.q[j * in_features..(j + 1) * in_features]
+                    .iter()
+                    .fold(0i32, |s, &w| s.wrapping_add(w as i32 - z))
+            })
+            .collect();
         Ok(Linear {
             engine: *engine,
+            w_colsum,
             in_features,
             out_features,
             packed,
@@ -223,23 +240,31 @@ impl Linear {
                 check_scale("dynamic scale S_X·S_W", i, p.scale() * sw)?;
             }
         }
-        let a = Matrix::new(&s.q[..m * k], m, k);
+        // One GEMM for every row with A's zero point 0, then per row the exact
+        // correction `− Z_X[i]·Σ_k (w − Z_W[j])` (wrapping, so the accumulators equal those
+        // of a GEMM with zero point Z_X[i]) and the f32 output stage.
+        s.acc.resize(m * n, 0);
+        self.engine.gemm(
+            Matrix::new(&s.q[..m * k], m, k),
+            0u8,
+            &self.packed,
+            &OutputStage::i32(),
+            MatrixMut::new(&mut s.acc[..m * n], m, n),
+        )?;
         for i in 0..m {
             let p = s.params[i];
+            let za = p.zero_point() as i32;
             for (d, &sw) in s.scales.iter_mut().zip(&self.w_scales) {
                 *d = p.scale() * sw;
             }
+            let acc = &mut s.acc[i * n..(i + 1) * n];
+            for (a, &cs) in acc.iter_mut().zip(&self.w_colsum) {
+                *a = a.wrapping_sub(za.wrapping_mul(cs));
+            }
             let stage = OutputStage::f32(PerChannel::Channel(&s.scales), Some(&self.bias));
             let row = &mut out.data[i * out.stride..i * out.stride + n];
-            self.engine.gemm_range(
-                a,
-                p.zero_point(),
-                &self.packed,
-                &stage,
-                i..i + 1,
-                0..n,
-                MatrixMut::new(row, 1, n),
-            )?;
+            self.engine
+                .requantize(Matrix::new(acc, 1, n), &stage, MatrixMut::new(row, 1, n))?;
         }
         Ok(())
     }
