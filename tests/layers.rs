@@ -597,6 +597,13 @@ fn conv2d_geometries_are_bit_exact_on_every_engine() {
         ),
         (Nhwc::new(3, 4, 5, 7), 3, Conv2dGeometry::new(1, 1)),
         (
+            Nhwc::new(1, 6, 6, 4),
+            8,
+            Conv2dGeometry::new(3, 3)
+                .with_groups(4)
+                .with_padding([1; 4]),
+        ),
+        (
             Nhwc::new(1, 5, 5, 4),
             4,
             Conv2dGeometry::new(1, 1).with_stride(2, 2),
