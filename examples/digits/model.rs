@@ -522,6 +522,7 @@ enum QLayer {
 /// weights, i32 bias, fixed-point requantization, fused ReLU. Integer-only from the
 /// quantized input to the u8 logits.
 pub struct QNet {
+    engine: Engine,
     input: QuantParams<u8>,
     layers: Vec<QLayer>,
     widths: Vec<usize>,
@@ -577,6 +578,7 @@ impl QNet {
             p_in = p_out;
         }
         Ok(QNet {
+            engine: *engine,
             input,
             layers,
             widths,
@@ -604,7 +606,8 @@ impl QNet {
     ) -> zeropoint::Result<Vec<u8>> {
         let [a, b] = bufs;
         a.resize(n * PIXELS, 0);
-        zeropoint::quantize(x, &[n * PIXELS], &Granularity::PerTensor(self.input), a)?;
+        self.engine
+            .quantize(x, &[n * PIXELS], &Granularity::PerTensor(self.input), a)?;
         for (l, &width) in self.layers.iter().zip(&self.widths) {
             b.resize(n * width, 0);
             match l {
