@@ -350,7 +350,7 @@ fn report(as_json: bool) -> ExitCode {
     );
     for r in &rows {
         println!(
-            "  {:<9} {:<28} {:<16} {:>8.3}ms {:>9.2} {}",
+            "  {:<9} {:<40} {:<16} {:>8.3}ms {:>9.2} {}",
             r.op,
             r.variant,
             r.shape,

@@ -23,7 +23,8 @@ use super::fingerprint;
 use super::limits::{self, Limits};
 use super::measure::{time, Budget, Progress, Timing};
 use super::workloads::{
-    engine_for, ElemRun, F32Gemm, GemmInputs, GemmRun, ELEM_SHAPES, F32_BASELINE, GEMM_SHAPES,
+    engine_for, ElemRun, F32Gemm, GemmInputs, GemmRun, GemmShape, ELEM_SHAPES, F32_BASELINE,
+    GEMM_SHAPES,
 };
 
 /// The format tag of the JSON file.
@@ -291,6 +292,50 @@ pub fn main(args: &[String]) -> ExitCode {
                 .map(|g| (100.0 * g / bw, Limit::ReadBandwidth));
         }
         rows.push(row);
+    }
+
+    // 2b. GEMV with weights larger than the last-level cache (the shapes above fit in
+    // a large LLC): the best GEMM variant against the measured read bandwidth.
+    if let (Some(best), Some(l)) = (gemm_variants.first(), llc) {
+        let k = 32768;
+        let target = (2 * l).clamp(256 << 20, 1 << 30) as usize;
+        let n = (target / k).div_ceil(32) * 32;
+        let shape = GemmShape {
+            op: "gemv_dram",
+            m: 1,
+            k,
+            n,
+        };
+        let id = format!("gemv_dram/{}/{}", best.name, shape.label());
+        progress.step(&id);
+        match engine_for(best) {
+            Ok(engine) => {
+                let inputs = GemmInputs::new(shape);
+                match GemmRun::new(engine, &inputs) {
+                    Ok(mut run) => {
+                        let timing = time(budget, || run.run());
+                        let mut row = Row {
+                            op: "gemv_dram",
+                            variant: best.name.to_string(),
+                            isa: Some(best.isa),
+                            shape: shape.label(),
+                            timing,
+                            ops: Some(shape.ops()),
+                            bytes: Some(shape.weight_bytes()),
+                            gops_unit: false,
+                            pct: None,
+                            fits_llc: Some(false),
+                        };
+                        row.pct = row
+                            .gb_per_s()
+                            .map(|g| (100.0 * g / bw, Limit::ReadBandwidth));
+                        rows.push(row);
+                    }
+                    Err(e) => skip(&mut progress, id, format!("packing failed: {e}")),
+                }
+            }
+            Err(why) => skip(&mut progress, id, why),
+        }
     }
 
     // 3. Element-wise operations.
