@@ -137,10 +137,11 @@ impl Engine {
                 dst: data.as_mut_ptr(),
                 colsum: colsum.as_mut_ptr(),
             };
-            // SAFETY: the engine only holds kernels whose ISA the CPU supports; `b` was
+            // The engine only holds kernels whose ISA the CPU supports; `b` was
             // checked to span (rows−1)·stride + cols elements, covering every (k, n) the
             // strides address; `data` and `colsum` have the sizes the kernel's geometry
             // asks for.
+            // SAFETY: the conditions stated just above hold.
             unsafe { (kernel.pack)(&args) };
         }
         let zb: Vec<i32> = (0..n_pad)
@@ -278,10 +279,11 @@ fn gemm_range_unchecked_kernel<A: QType, O: OutType>(
         dst: out.data.as_mut_ptr() as *mut u8,
         dst_stride: out.stride,
     };
-    // SAFETY: `b.kernel` was chosen by an engine, so the CPU supports its ISA, and packed
+    // `b.kernel` was chosen by an engine, so the CPU supports its ISA, and packed
     // `b.data`/`zb`/`colcorr` for this K and N; A spans `rows` × K (checked), the output
     // spans the block (checked), the stage parameters cover all N columns (validated by
     // `lower`, which borrows from `stage`, alive for this call).
+    // SAFETY: the conditions stated just above hold.
     unsafe { run_gemm(b.kernel, &call) };
     Ok(())
 }

@@ -241,9 +241,10 @@ mod arm {
     /// The CPU supports the dot-product extension (FEAT_DotProd); `iters ≥ 1`.
     #[target_feature(enable = "neon,dotprod")]
     pub unsafe fn sdot(iters: u64) {
-        // SAFETY: register-only loop; the clobbered vector registers are declared; the
+        // Register-only loop; the clobbered vector registers are declared; the
         // CPU supports `sdot` (caller contract); the counter starts at ≥ 1, so the loop
         // ends.
+        // SAFETY: the conditions stated just above hold.
         unsafe {
             core::arch::asm!(
                 "movi v16.16b, #3",

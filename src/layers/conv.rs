@@ -523,10 +523,11 @@ impl Conv2d {
                             };
                         }
                     }
-                    // SAFETY: the engine chose `kernel` for this CPU; every non-null tap
+                    // The engine chose `kernel` for this CPU; every non-null tap
                     // points at `c` bytes of `x` (sliced above); `wd` holds `kh·kw·c` i16
                     // (built so in `from_quantized`); `a` holds `c` i32; `xor` is 0 or
                     // 0x80.
+                    // SAFETY: the conditions stated just above hold.
                     unsafe { (kernel.pixel)(&taps, wd.as_ptr(), c, xor, zk, a.as_mut_ptr()) };
                 }
                 let o = ((img * os.h + oy) * os.w) * c;

@@ -344,9 +344,10 @@ impl Guarded {
     pub fn new(data: &[u8]) -> Guarded {
         #[cfg(unix)]
         {
-            // SAFETY: plain anonymous mapping of whole pages followed by mprotect of the
+            // Plain anonymous mapping of whole pages followed by mprotect of the
             // last page; `ptr..ptr + len` lies inside the readable pages and is written
             // only through `copy_nonoverlapping` of `len` bytes.
+            // SAFETY: the conditions stated just above hold.
             unsafe {
                 let page = libc::sysconf(libc::_SC_PAGESIZE) as usize;
                 let data_pages = data.len().div_ceil(page).max(1);

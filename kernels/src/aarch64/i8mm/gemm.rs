@@ -136,9 +136,10 @@ unsafe fn dot<const U: bool>(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int3
 /// Advanced SIMD present; `p0` and `p1` are each valid for 32 bytes.
 #[inline(always)]
 unsafe fn load_pair(prev: [int8x16_t; 4], p0: *const u8, p1: *const u8) -> [int8x16_t; 4] {
-    // SAFETY: `ld4` (single structure to one lane) reads 32 bytes at the pointer, which
+    // `ld4` (single structure to one lane) reads 32 bytes at the pointer, which
     // the caller guarantees, with no alignment requirement (the intrinsic hands the
     // address to LLVM as a byte pointer); Advanced SIMD present.
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let x = int64x2x4_t(
             vreinterpretq_s64_s8(prev[0]),
@@ -204,10 +205,11 @@ unsafe fn chunk<const P: usize, const U: bool>(
 /// A tile of `M` (2..=4) rows as `P` row pairs.
 #[inline(always)]
 unsafe fn tile_m<const P: usize, const M: usize, const U: bool>(args: &TileArgs) {
-    // SAFETY: I8MM present; the rows of pair p are 2p and min(2p+1, M−1) < M, each with
+    // I8MM present; the rows of pair p are 2p and min(2p+1, M−1) < M, each with
     // K bytes: whole chunks read bytes below 32(c+1) <= K in place, the tail reads the
     // zeroed 32-byte copies; the panel holds ceil(K/8) groups of 128 bytes and the tail
     // reads only groups that exist.
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let row = |i: usize| args.a.add(i * args.a_stride);
         let pair_rows = |p: usize| (2 * p, (2 * p + 1).min(M - 1));
@@ -295,9 +297,10 @@ unsafe fn group_dot<const U: bool>(acc: &mut [int32x4_t; 8], a: int8x16_t, b: *c
 /// The one-row (GEMV) tile with `sdot`/`usdot`; every weight byte is read once.
 #[inline(always)]
 unsafe fn tile_m1<const U: bool>(args: &TileArgs) {
-    // SAFETY: I8MM and DotProd present; the row holds K bytes: whole chunks read below
+    // I8MM and DotProd present; the row holds K bytes: whole chunks read below
     // 32(c+1) <= K, the tail reads a zeroed 32-byte copy; the panel holds ceil(K/8)
     // groups of 128 bytes and the tail reads only groups that exist.
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let mut even = [vdupq_n_s32(0); 8];
         let mut odd = [vdupq_n_s32(0); 8];

@@ -102,9 +102,10 @@ unsafe fn load_a<const FLIP: bool>(p: *const u8) -> int8x16_t {
 /// A tile of `M` rows.
 #[inline(always)]
 unsafe fn tile_m<const M: usize, const FLIP: bool>(args: &TileArgs) {
-    // SAFETY: Advanced SIMD present; A rows i < M have K bytes and the group loads stay
+    // Advanced SIMD present; A rows i < M have K bytes and the group loads stay
     // below 16·(K/16) ≤ K (the tail goes through a copy); the panel holds ceil(K/16)
     // groups of 64 bytes.
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let (a0, stride) = (args.a, args.a_stride);
         let mut acc = [[vdupq_n_s32(0); NR]; M];

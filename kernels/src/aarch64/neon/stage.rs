@@ -178,9 +178,10 @@ pub(crate) unsafe fn store4(
     end: usize,
     dst: *mut u8,
 ) {
-    // SAFETY: Advanced SIMD present; every store writes only lanes in begin..end,
+    // Advanced SIMD present; every store writes only lanes in begin..end,
     // which are valid elements (contract); `wrapping_add` forms lane addresses that are
     // only dereferenced for those lanes.
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let v = vaddq_s32(acc, p.bias);
         match stage.dst_type {
@@ -316,9 +317,10 @@ pub(crate) unsafe fn epilogue<const M: usize, const NV: usize>(
     za: i32,
     rowsum: [i32; M],
 ) {
-    // SAFETY: Advanced SIMD present; the per-column arrays hold NR = 4·NV entries; the
+    // Advanced SIMD present; the per-column arrays hold NR = 4·NV entries; the
     // stage parameters and destination are valid for the lanes in
     // lane_begin..lane_end (tile contract); `store4` writes only those lanes.
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let stage = &*args.stage;
         let es = stage.dst_type.size();

@@ -44,10 +44,11 @@ pub(crate) struct Params16 {
 #[inline(always)]
 pub(crate) unsafe fn load_params(stage: &OutputStage, first_col: usize, mask: u16) -> Params16 {
     let per_channel = stage.param_stride != 0;
-    // SAFETY: AVX-512F is available (caller contract). Every pointer is only
+    // AVX-512F is available (caller contract). Every pointer is only
     // dereferenced when non-null, for per-tensor parameters at index 0 and otherwise
     // through masked loads of the set lanes' columns, which are valid (caller contract);
     // `wrapping_add` forms the base address without asserting it is in bounds.
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let load_f = |p: *const f32, neutral: f32| -> __m512 {
             if p.is_null() {
@@ -269,9 +270,10 @@ pub(crate) unsafe fn epilogue<const M: usize, const XOR: bool>(
     args: &TileArgs,
     acc: [[__m512i; 2]; M],
 ) {
-    // SAFETY: AVX-512F+BW present; the per-column arrays hold NR entries; the stage
+    // AVX-512F+BW present; the per-column arrays hold NR entries; the stage
     // parameters and destination are valid for the set lanes (tile contract); masked
     // stores touch only those lanes.
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let stage = &*args.stage;
         let es = stage.dst_type.size();
