@@ -13,7 +13,9 @@
 
 use core::ops::Range;
 
-use zeropoint_kernels::{run_gemm, GemmCall, GemmKernel, Isa, PackArgs};
+use std::cell::Cell;
+
+use zeropoint_kernels::{run_gemm, GemmCall, GemmKernel, Isa, PackAMode, PackArgs};
 
 use crate::matrix::{Matrix, MatrixMut};
 use crate::params::QType;
@@ -278,14 +280,51 @@ fn gemm_range_unchecked_kernel<A: QType, O: OutType>(
         stage: &raw,
         dst: out.data.as_mut_ptr() as *mut u8,
         dst_stride: out.stride,
+        pack_a: PackAMode::Auto,
+        scratch: core::ptr::null_mut(),
+        scratch_len: 0,
     };
     // `b.kernel` was chosen by an engine, so the CPU supports its ISA, and packed
     // `b.data`/`zb`/`colcorr` for this K and N; A spans `rows` × K (checked), the output
     // spans the block (checked), the stage parameters cover all N columns (validated by
     // `lower`, which borrows from `stage`, alive for this call).
     // SAFETY: the conditions stated just above hold.
-    unsafe { run_gemm(b.kernel, &call) };
+    with_scratch(b.kernel.scratch_len(call.m, call.k), |scratch| {
+        let call = GemmCall {
+            scratch: scratch.as_mut_ptr(),
+            scratch_len: scratch.len(),
+            ..call
+        };
+        // SAFETY: the conditions stated above hold, and `scratch` is valid for its
+        // length.
+        unsafe { run_gemm(b.kernel, &call) }
+    });
     Ok(())
+}
+
+/// Largest packed-A scratch kept per thread; a call that would need more reads A in
+/// place (only K beyond about 600k needs more).
+const MAX_SCRATCH: usize = 8 << 20;
+
+thread_local! {
+    /// This thread's packed-A scratch: allocated on first use and grown when a call
+    /// needs more, so steady-state GEMM calls allocate nothing.
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with at least `len` bytes of this thread's scratch (an empty slice when `len`
+/// is 0 or above [`MAX_SCRATCH`], which makes the driver read A in place).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    if len == 0 || len > MAX_SCRATCH {
+        return f(&mut []);
+    }
+    let mut buf = SCRATCH.take();
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    let r = f(&mut buf);
+    SCRATCH.set(buf);
+    r
 }
 
 /// `out = stage(A·B)` with the packed weights' own kernel. See [`Engine::gemm_range`].

@@ -82,7 +82,8 @@ pub use isa::Isa;
 pub use scalar::requant::{QuantizedMultiplier, Scheme, SHIFT_RANGE};
 pub use stage::{DstType, OutputStage};
 pub use table::{
-    run_gemm, DepthwiseKernel, ElementwiseKernels, GemmCall, GemmKernel, PackArgs, TileArgs,
+    run_gemm, APack, DepthwiseKernel, ElementwiseKernels, GemmCall, GemmKernel, PackAArgs,
+    PackAMode, PackArgs, TileArgs, PACK_A_MIN_PANELS,
 };
 
 /// Every compiled GEMM kernel of this build, best first within each architecture.

@@ -41,10 +41,17 @@ pub struct PackArgs {
 pub struct TileArgs {
     /// `A[row 0 of the tile][0]` (u8 or i8 bytes, read as `byte ^ a_xor`).
     pub a: *const u8,
-    /// Bytes between consecutive rows of A.
+    /// Bytes between consecutive rows of A (unused when `a_packed`).
     pub a_stride: usize,
-    /// 0 for u8 A, 0x80 for i8 A.
+    /// 0 for u8 A, 0x80 for i8 A (always 0 when `a_packed`: packing applied it).
     pub a_xor: u8,
+    /// Whether `a` points at this tile's rows in the kernel's packed-A layout
+    /// ([`APack`]) rather than at row-major A.
+    pub a_packed: bool,
+    /// Null, or `m` values `Σ_k` of the canonical A bytes of the tile's rows (written
+    /// when packing); the kernel uses them instead of summing A itself. Never null when
+    /// `a_packed`.
+    pub rowsum: *const i32,
     /// Canonical zero point of A (`za` for u8, `za + 128` for i8).
     pub za: i32,
     /// Rows in this tile, `1..=MR`.
@@ -93,15 +100,77 @@ pub struct GemmKernel {
     /// # Safety
     /// The CPU supports `isa`; the pointers of `PackArgs` are valid as documented there.
     pub pack: unsafe fn(&PackArgs),
+    /// How the kernel wants A packed, if it reads a packed A at all ([`run_gemm`] packs
+    /// each row block once and reuses it for every panel).
+    pub pack_a: Option<APack>,
     /// Computes one tile.
     ///
     /// # Safety
     /// The CPU supports `isa`; the pointers of `TileArgs` are valid as documented there:
-    /// `a` for `m` rows of `k` bytes, `b` for one packed panel, `zb`/`colcorr` for `NR`
+    /// `a` for `m` rows of `k` bytes (or the tile's packed rows when `a_packed`, with
+    /// `rowsum` for `m` values), `b` for one packed panel, `zb`/`colcorr` for `NR`
     /// values, `dst` for `m` rows of `lane_end − lane_begin` elements, and the stage's
     /// parameters for columns `col0..col0 + lane_end − lane_begin`.
     pub tile: unsafe fn(&TileArgs),
 }
+
+/// The packer of a kernel that reads A packed ([`GemmKernel::pack_a`]).
+///
+/// The packed layout: a block of `m` rows is packed as `ceil(m/MR)` tiles of `MR` rows,
+/// each [`GemmKernel::a_tile_bytes`] long (`Kp·MR` bytes, `Kp` = K rounded up to a
+/// multiple of `KR`). Inside a tile, the `KR` bytes of group `g` of row `i` sit at byte
+/// `(g·MR + i)·KR` and hold `A[row][g·KR + t] ^ xor` (zero past K, and zero for the rows
+/// past `m` of the last tile). So the tile is one sequential stream, in the order the
+/// microkernel reads it, and row `i` of group `g` is at a constant offset from the
+/// group's start. The packer also writes the row sums `Σ_k (A[row][k] ^ xor)`
+/// (wrapping i32).
+#[derive(Clone, Copy, Debug)]
+pub struct APack {
+    /// Packs a block of rows.
+    ///
+    /// # Safety
+    /// The CPU supports the kernel's ISA; the pointers of [`PackAArgs`] are valid as
+    /// documented there.
+    pub pack: unsafe fn(&PackAArgs),
+}
+
+/// Arguments of an A-packing call ([`APack::pack`]).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct PackAArgs {
+    /// `A[first row][0]` (u8 or i8 bytes).
+    pub src: *const u8,
+    /// Bytes between consecutive rows of A.
+    pub stride: usize,
+    /// XORed into every byte (0 for u8 A, 0x80 for i8 A).
+    pub xor: u8,
+    /// Rows to pack (≥ 1).
+    pub m: usize,
+    /// Depth K (≥ 1).
+    pub k: usize,
+    /// The kernel's tile height `MR`.
+    pub mr: usize,
+    /// Destination, `ceil(m/MR)` tiles of [`GemmKernel::a_tile_bytes`].
+    pub dst: *mut u8,
+    /// Destination of the `m` row sums.
+    pub rowsum: *mut i32,
+}
+
+/// Whether [`run_gemm`] packs A for kernels that can read it packed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PackAMode {
+    /// Never: A is read in place.
+    Never,
+    /// When it pays: at least [`PACK_A_MIN_PANELS`] panels and 2 rows per block.
+    Auto,
+    /// Whenever the kernel reads a packed A and the scratch is large enough (tests use
+    /// it to reach the packed path on every shape).
+    Always,
+}
+
+/// Panels a row block must span before [`PackAMode::Auto`] packs its rows: packing
+/// copies the block once, so it pays only when the copy is reused across panels.
+pub const PACK_A_MIN_PANELS: usize = 3;
 
 impl GemmKernel {
     /// K rounded up to a multiple of `kr`.
@@ -117,6 +186,35 @@ impl GemmKernel {
     /// Bytes of packed B for K×N.
     pub const fn packed_len(&self, k: usize, n: usize) -> usize {
         self.panels(n) * self.padded_k(k) * self.nr
+    }
+
+    /// Rows per row block of [`run_gemm`] for depth `k` (before clamping to M).
+    const fn block_rows(&self, k: usize) -> usize {
+        let rows = A_BLOCK_BYTES / if k == 0 { 1 } else { k } / self.mr * self.mr;
+        if rows < self.mr {
+            self.mr
+        } else {
+            rows
+        }
+    }
+
+    /// Bytes of one packed-A tile ([`APack`]) for depth `k`.
+    pub const fn a_tile_bytes(&self, k: usize) -> usize {
+        self.padded_k(k) * self.mr
+    }
+
+    /// Scratch bytes [`run_gemm`] uses to pack A for a call of `m` rows and depth `k`
+    /// (0 when the kernel reads A in place). A smaller scratch makes it read A in place.
+    pub const fn scratch_len(&self, m: usize, k: usize) -> usize {
+        match self.pack_a {
+            None => 0,
+            Some(_) => {
+                let rows = m.div_ceil(self.mr) * self.mr;
+                let block = self.block_rows(k);
+                let rows = if rows < block { rows } else { block };
+                rows / self.mr * self.a_tile_bytes(k) + rows * 4 + 64
+            }
+        }
     }
 }
 
@@ -155,6 +253,13 @@ pub struct GemmCall {
     pub dst: *mut u8,
     /// Elements between destination rows.
     pub dst_stride: usize,
+    /// Whether to pack A (for kernels with [`GemmKernel::pack_a`]).
+    pub pack_a: PackAMode,
+    /// Scratch for packed A, `scratch_len` bytes (may be null with length 0).
+    pub scratch: *mut u8,
+    /// Bytes at `scratch`; packing happens only when it is at least
+    /// [`GemmKernel::scratch_len`].
+    pub scratch_len: usize,
 }
 
 /// Bytes of A rows that one row block may occupy: the block is re-read once per panel,
@@ -172,45 +277,96 @@ const SMALL_B_BYTES: usize = 512 * 1024;
 /// ```text
 /// if the block's packed B is small (≤ SMALL_B_BYTES):
 ///     for each group of MR rows                     (A tile read once, stays in L1)
+///         [pack the group's rows]
 ///         for each panel p overlapping col_begin..col_end
 ///             kernel.tile(rows, panel p, lanes of p inside the block)
 /// else:
 ///     for each block of MC rows (MC·K bytes of A ≈ A_BLOCK_BYTES, a multiple of MR)
+///         [pack the block's rows]
 ///         for each panel p                          (NR columns of packed B)
 ///             for each group of MR rows in the block
 ///                 kernel.tile(rows, panel p, lanes of p inside the block)
 /// ```
+///
+/// The bracketed step runs for kernels with [`GemmKernel::pack_a`] when `call.pack_a`
+/// asks for it (for `Auto`: the block spans at least [`PACK_A_MIN_PANELS`] panels and
+/// 2 rows) and the scratch is large enough; the tiles then read the packed rows and
+/// their precomputed row sums.
 ///
 /// Optimisations: (1) with a large B, the row block keeps A in L2 while every panel of
 /// B passes once per block, so B is read `ceil(M/MC)` times and A once from memory;
 /// (2) a panel (at most `NR·K` bytes) stays in L1/L2 across the tiles of a block; (3)
 /// with a small B (narrow layers, convolutions with few output channels) B lives in
 /// L2 and each A tile is read from memory once; (4) no checks or dispatch inside: the
-/// tile function pointer is loaded once. The order changes nothing in the results.
+/// tile function pointer is loaded once; (5) packed A is copied once per block and
+/// reused by every panel: one base pointer and constant row offsets in the
+/// microkernel, the i8→u8 flip and the row sums done once instead of once per panel.
+/// The order changes nothing in the results.
 ///
 /// # Safety
 /// The CPU supports `kernel.isa`; `call.packed` was packed by `kernel.pack` for this K
 /// and an N ≥ `col_end`; every pointer in `call` is valid for the block it describes
 /// (`m` rows of A with `k` bytes, `m` rows × `col_end − col_begin` destination elements,
-/// stage parameters for columns up to `col_end`).
+/// stage parameters for columns up to `col_end`, `scratch_len` bytes at `scratch`).
 pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
     let (mr, nr) = (kernel.mr, kernel.nr);
     let first = call.col_begin / nr;
     let last = (call.col_end - 1) / nr;
+    let panels = last + 1 - first;
     let panel_bytes = kernel.padded_k(call.k) * nr;
-    let mc = if (last + 1 - first) * panel_bytes <= SMALL_B_BYTES {
+    let mc = if panels * panel_bytes <= SMALL_B_BYTES {
         mr
     } else {
-        ((A_BLOCK_BYTES / call.k.max(1)) / mr * mr).max(mr)
+        kernel.block_rows(call.k)
     };
+    let pack = match (kernel.pack_a, call.pack_a) {
+        (Some(ap), PackAMode::Always) => Some(ap),
+        (Some(ap), PackAMode::Auto) if panels >= PACK_A_MIN_PANELS && call.m >= 2 => Some(ap),
+        _ => None,
+    }
+    .filter(|_| {
+        call.k > 0
+            && !call.scratch.is_null()
+            && call.scratch_len >= kernel.scratch_len(call.m, call.k)
+    });
     let mut r0 = 0;
     while r0 < call.m {
         let r1 = (r0 + mc).min(call.m);
+        // Where the tiles read A: in place, or the block's packed rows.
+        let source = match pack {
+            None => ASource::InPlace,
+            Some(ap) => {
+                let tile_bytes = kernel.a_tile_bytes(call.k);
+                let rows_bytes = (r1 - r0).div_ceil(mr) * tile_bytes;
+                // The row sums go after the tiles, 4-byte aligned.
+                let base = call.scratch as usize;
+                let sums_at = (base + rows_bytes).next_multiple_of(4) - base;
+                // SAFETY: scratch_len ≥ scratch_len(m, k) ≥ the block's tiles + 4·(r1 − r0)
+                // + 4 bytes of alignment (checked above); A rows r0..r1 exist.
+                let rowsum = unsafe { call.scratch.add(sums_at) as *mut i32 };
+                let pa = PackAArgs {
+                    // SAFETY: row r0 < m of A (caller contract).
+                    src: unsafe { call.a.add(r0 * call.a_stride) },
+                    stride: call.a_stride,
+                    xor: call.a_xor,
+                    m: r1 - r0,
+                    k: call.k,
+                    mr,
+                    dst: call.scratch,
+                    rowsum,
+                };
+                // SAFETY: the CPU supports the kernel's ISA; source and destinations are
+                // valid as just shown.
+                unsafe { (ap.pack)(&pa) };
+                ASource::Packed { tile_bytes, rowsum }
+            }
+        };
         for p in first..=last {
             let mut i0 = r0;
             while i0 < r1 {
-                // SAFETY: i0 < m and panel p overlaps the block (caller contract).
-                unsafe { tile_at(kernel, call, i0, mr.min(r1 - i0), p) };
+                // SAFETY: i0 < m and panel p overlaps the block (caller contract); the
+                // packed tile (i0 − r0)/mr exists when packing.
+                unsafe { tile_at(kernel, call, i0, mr.min(r1 - i0), p, source, r0) };
                 i0 += mr;
             }
         }
@@ -218,28 +374,65 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
     }
 }
 
-/// Runs the tile of rows `i0..i0 + m` and panel `p` of `call`.
+/// Where the tiles of a row block read A.
+#[derive(Clone, Copy)]
+enum ASource {
+    /// Row-major A of the call.
+    InPlace,
+    /// The block's packed tiles at the start of the scratch, and its row sums.
+    Packed {
+        tile_bytes: usize,
+        rowsum: *const i32,
+    },
+}
+
+/// Runs the tile of rows `i0..i0 + m` and panel `p` of `call`, in the row block that
+/// starts at `r0`.
 ///
 /// # Safety
-/// As for [`run_gemm`], with `i0 + m <= call.m` and panel `p` overlapping
-/// `col_begin..col_end`.
+/// As for [`run_gemm`], with `i0 + m <= call.m`, panel `p` overlapping
+/// `col_begin..col_end`, and `source` describing the block's packed rows if packed.
 #[inline(always)]
-unsafe fn tile_at(kernel: &GemmKernel, call: &GemmCall, i0: usize, m: usize, p: usize) {
+unsafe fn tile_at(
+    kernel: &GemmKernel,
+    call: &GemmCall,
+    i0: usize,
+    m: usize,
+    p: usize,
+    source: ASource,
+    r0: usize,
+) {
     let nr = kernel.nr;
     let lane_begin = call.col_begin.max(p * nr) - p * nr;
     let lane_end = call.col_end.min((p + 1) * nr) - p * nr;
     let col0 = p * nr + lane_begin;
     // SAFETY: `stage` is valid (caller contract).
     let esize = unsafe { (*call.stage).dst_type.size() };
-    // Pointer offsets below: row i0 < m of A, panel p < panels, columns p·nr.. inside
-    // the padded per-column arrays, destination row i0 < m and column
-    // col0 − col_begin < col_end − col_begin: all inside the extents the caller
-    // guarantees.
-    let args = TileArgs {
+    // Pointer offsets below: row i0 < m of A (or tile (i0 − r0)/mr of the packed block
+    // and its row sums), panel p < panels, columns p·nr.. inside the padded per-column
+    // arrays, destination row i0 < m and column col0 − col_begin < col_end − col_begin:
+    // all inside the extents the caller guarantees.
+    let (a, a_packed, rowsum) = match source {
         // SAFETY: see above.
-        a: unsafe { call.a.add(i0 * call.a_stride) },
-        a_stride: call.a_stride,
-        a_xor: call.a_xor,
+        ASource::InPlace => (
+            unsafe { call.a.add(i0 * call.a_stride) },
+            false,
+            core::ptr::null(),
+        ),
+        ASource::Packed { tile_bytes, rowsum } => (
+            // SAFETY: see above.
+            unsafe { call.scratch.add((i0 - r0) / kernel.mr * tile_bytes) as *const u8 },
+            true,
+            // SAFETY: see above.
+            unsafe { rowsum.add(i0 - r0) },
+        ),
+    };
+    let args = TileArgs {
+        a,
+        a_stride: if a_packed { 0 } else { call.a_stride },
+        a_xor: if a_packed { 0 } else { call.a_xor },
+        a_packed,
+        rowsum,
         za: call.za,
         m,
         k: call.k,

@@ -18,6 +18,7 @@ pub static GEMM: GemmKernel = GemmKernel {
     nr: NR,
     kr: KR,
     pack: pack::<NR, KR>,
+    pack_a: None,
     tile: tile::<MR, NR, KR>,
 };
 

@@ -19,8 +19,8 @@ use std::vec::Vec;
 use crate::scalar::reference::{gemm_i32, RefShape};
 use crate::scalar::requant::{dequantize, quantize_f32};
 use crate::{
-    run_gemm, DstType, ElementwiseKernels, GemmCall, GemmKernel, Isa, OutputStage, PackArgs,
-    QuantizedMultiplier, Scheme,
+    run_gemm, DstType, ElementwiseKernels, GemmCall, GemmKernel, Isa, OutputStage, PackAMode,
+    PackArgs, QuantizedMultiplier, Scheme,
 };
 
 /// A small deterministic generator (SplitMix64), so the sweep needs no dependency.
@@ -463,32 +463,70 @@ pub fn check_gemm(kernel: &GemmKernel, case: &GemmCase) -> Result<(), String> {
     let gap = 3;
     let stride = w + gap;
     let lead = 16;
-    let mut dst = vec![CANARY; (lead + case.m * stride + lead) * esize];
-    let call = GemmCall {
-        a: a_buf.as_ptr(),
-        a_stride: case.a_stride,
-        a_xor: if case.a_i8 { 0x80 } else { 0 },
-        za: case.za + if case.a_i8 { 128 } else { 0 },
-        m: case.m,
-        k: case.k,
-        packed: packed.as_ptr(),
-        zb: zb.as_ptr(),
-        zb_nonzero: zb.iter().any(|&z| z != 0),
-        colcorr: colcorr.as_ptr(),
-        col_begin: case.cols.0,
-        col_end: case.cols.1,
-        stage: &stage,
-        // SAFETY: `lead` elements into a buffer of lead + m·stride + lead elements.
-        dst: unsafe { dst.as_mut_ptr().add(lead * esize) },
-        dst_stride: stride,
-    };
-    // SAFETY: CPU support asserted; every pointer covers the block it describes.
-    unsafe { run_gemm(kernel, &call) };
     let want = case.expected();
+    // Every path of the driver: A read in place, and A packed (for kernels that pack).
+    let modes: &[PackAMode] = if kernel.pack_a.is_some() {
+        &[PackAMode::Never, PackAMode::Always]
+    } else {
+        &[PackAMode::Never]
+    };
+    for &mode in modes {
+        // The scratch is followed by canaries: packing must stay inside its length.
+        let scratch_len = kernel.scratch_len(case.m, case.k);
+        let mut scratch = vec![CANARY; scratch_len + 64];
+        let mut dst = vec![CANARY; (lead + case.m * stride + lead) * esize];
+        let call = GemmCall {
+            a: a_buf.as_ptr(),
+            a_stride: case.a_stride,
+            a_xor: if case.a_i8 { 0x80 } else { 0 },
+            za: case.za + if case.a_i8 { 128 } else { 0 },
+            m: case.m,
+            k: case.k,
+            packed: packed.as_ptr(),
+            zb: zb.as_ptr(),
+            zb_nonzero: zb.iter().any(|&z| z != 0),
+            colcorr: colcorr.as_ptr(),
+            col_begin: case.cols.0,
+            col_end: case.cols.1,
+            stage: &stage,
+            // SAFETY: `lead` elements into a buffer of lead + m·stride + lead elements.
+            dst: unsafe { dst.as_mut_ptr().add(lead * esize) },
+            dst_stride: stride,
+            pack_a: mode,
+            scratch: scratch.as_mut_ptr(),
+            scratch_len,
+        };
+        // SAFETY: CPU support asserted; every pointer covers the block it describes.
+        unsafe { run_gemm(kernel, &call) };
+        if scratch[scratch_len..].iter().any(|&b| b != CANARY) {
+            return Err(format!(
+                "{}: packing A for M×K={}×{} wrote past the scratch",
+                kernel.name, case.m, case.k
+            ));
+        }
+        compare_gemm(kernel, case, mode, &dst, &want, lead, stride, gap, esize, w)?;
+    }
+    Ok(())
+}
+
+/// Compares a GEMM destination (canaries around and between rows) with the reference.
+#[allow(clippy::too_many_arguments)]
+fn compare_gemm(
+    kernel: &GemmKernel,
+    case: &GemmCase,
+    mode: PackAMode,
+    dst: &[u8],
+    want: &[u8],
+    lead: usize,
+    stride: usize,
+    gap: usize,
+    esize: usize,
+    w: usize,
+) -> Result<(), String> {
     let fail = |what: String| {
         Err(format!(
-            "{} (MR={} NR={} KR={}) M×N×K={}×{}×{} cols {:?} a_i8={} b_u8={} b_nxk={} za={} stage={:?}/{:?} per_channel={}: {}",
-            kernel.name, kernel.mr, kernel.nr, kernel.kr, case.m, case.n, case.k, case.cols,
+            "{} (MR={} NR={} KR={}, A {:?}) M×N×K={}×{}×{} cols {:?} a_i8={} b_u8={} b_nxk={} za={} stage={:?}/{:?} per_channel={}: {}",
+            kernel.name, kernel.mr, kernel.nr, kernel.kr, mode, case.m, case.n, case.k, case.cols,
             case.a_i8, case.b_u8, case.b_nxk, case.za, case.stage.dst, case.stage.scheme,
             case.stage.per_channel, what
         ))
@@ -604,6 +642,18 @@ pub fn gemm_sweep(kernel: &GemmKernel) -> Result<usize, String> {
                 count += 1;
             }
         }
+    }
+    // Depths around the chunk of packed A (1024 bytes in the kernels that pack A; odd
+    // and even group counts in the last chunk), with whole tiles and an edge tile.
+    for (idx, &k) in [1020, 1023, 1024, 1025, 1028, 2047, 2050, 3075]
+        .iter()
+        .enumerate()
+    {
+        let m = if idx % 2 == 0 { mr } else { 2 * mr + 1 };
+        let stage = stage_kind(&mut rng, idx, 2 * nr + 1);
+        let case = GemmCase::random(&mut rng, m, 2 * nr + 1, k, stage, idx % 3 == 0);
+        check_gemm(kernel, &case)?;
+        count += 1;
     }
     // K large enough to wrap i32: |(a − za)(b − zb)| = 255·255 per term, K = 40000.
     for idx in 0..STAGE_KINDS.len() {

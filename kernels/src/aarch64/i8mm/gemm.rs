@@ -71,6 +71,7 @@ pub static GEMM: GemmKernel = GemmKernel {
     nr: NR,
     kr: KR,
     pack,
+    pack_a: None,
     tile,
 };
 

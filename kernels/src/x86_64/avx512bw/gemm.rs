@@ -39,6 +39,7 @@ pub static GEMM: GemmKernel = GemmKernel {
     nr: NR,
     kr: KR,
     pack,
+    pack_a: None,
     tile,
 };
 

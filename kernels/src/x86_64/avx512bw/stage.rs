@@ -280,7 +280,11 @@ pub(crate) unsafe fn epilogue<const M: usize, const XOR: bool>(
         let mut rowsum = [0i32; M];
         if args.zb_nonzero {
             for (i, r) in rowsum.iter_mut().enumerate() {
-                *r = row_sum::<XOR>(args.a.add(i * args.a_stride), args.k);
+                *r = if args.rowsum.is_null() {
+                    row_sum::<XOR>(args.a.add(i * args.a_stride), args.k)
+                } else {
+                    *args.rowsum.add(i)
+                };
             }
         }
         let span: u64 = ((1u64 << args.lane_end) - 1) & !((1u64 << args.lane_begin) - 1);
