@@ -8,6 +8,9 @@ pub enum Isa {
     Scalar,
     /// x86_64 AVX2 (Haswell and later).
     Avx2,
+    /// x86_64 AVX-VNNI: the 256-bit VEX `vpdpbusd` (Alder Lake and later client cores,
+    /// Zen 5; also present beside AVX-512 on Sapphire Rapids, where AVX-512 VNNI wins).
+    AvxVnni,
     /// x86_64 AVX-512 F+BW+VL without VNNI (Skylake-SP, Cascade Lake).
     Avx512Bw,
     /// x86_64 AVX-512 VNNI (`vpdpbusd`, Ice Lake and later).
@@ -22,9 +25,10 @@ pub enum Isa {
 
 impl Isa {
     /// All instruction sets, in order of preference within an architecture (worst first).
-    pub const ALL: [Isa; 7] = [
+    pub const ALL: [Isa; 8] = [
         Isa::Scalar,
         Isa::Avx2,
+        Isa::AvxVnni,
         Isa::Avx512Bw,
         Isa::Avx512Vnni,
         Isa::Neon,
@@ -37,6 +41,7 @@ impl Isa {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
+            Isa::AvxVnni => "avxvnni",
             Isa::Avx512Bw => "avx512bw",
             Isa::Avx512Vnni => "avx512vnni",
             Isa::Neon => "neon",
@@ -56,7 +61,7 @@ impl Isa {
     pub const fn arch(self) -> Option<&'static str> {
         match self {
             Isa::Scalar => None,
-            Isa::Avx2 | Isa::Avx512Bw | Isa::Avx512Vnni => Some("x86_64"),
+            Isa::Avx2 | Isa::AvxVnni | Isa::Avx512Bw | Isa::Avx512Vnni => Some("x86_64"),
             Isa::Neon | Isa::Dotprod | Isa::I8mm => Some("aarch64"),
         }
     }
@@ -67,6 +72,7 @@ impl Isa {
         match self {
             Isa::Scalar => &[],
             Isa::Avx2 => &["avx2", "fma"],
+            Isa::AvxVnni => &["avx2", "fma", "avxvnni"],
             Isa::Avx512Bw => &["avx512f", "avx512vl", "avx512bw"],
             Isa::Avx512Vnni => &["avx512f", "avx512vl", "avx512bw", "avx512vnni"],
             Isa::Neon => &["neon"],
@@ -95,6 +101,8 @@ impl Isa {
             Isa::Avx2 => {
                 std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
             }
+            #[cfg(target_arch = "x86_64")]
+            Isa::AvxVnni => Isa::Avx2.is_supported() && std::is_x86_feature_detected!("avxvnni"),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512Bw => {
                 std::is_x86_feature_detected!("avx512f")

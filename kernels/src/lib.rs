@@ -94,6 +94,8 @@ pub const GEMM_KERNELS: &[&GemmKernel] = &[
     #[cfg(target_arch = "x86_64")]
     &x86_64::avx512bw::GEMM,
     #[cfg(target_arch = "x86_64")]
+    &x86_64::avxvnni::GEMM,
+    #[cfg(target_arch = "x86_64")]
     &x86_64::avx2::GEMM,
     #[cfg(target_arch = "aarch64")]
     &aarch64::i8mm::GEMM,

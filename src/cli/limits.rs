@@ -7,6 +7,7 @@
 //! |--------------|----------------------------------------|-------------------------------|
 //! | `avx512vnni` | `vpdpbusd zmm` (u8×i8, 4-way)           | 64                            |
 //! | `avx512bw`   | `vpmaddwd`+`vpaddd zmm` (i16×i16, 2-way) | 32                           |
+//! | `avxvnni`    | `vpdpbusd ymm` (VEX, u8×i8, 4-way)      | 32                            |
 //! | `avx2`       | `vpmaddwd`+`vpaddd ymm`                 | 16                            |
 //! | `dotprod`    | `sdot v.4s, v.16b, v.16b`               | 16                            |
 //! | `i8mm`       | `smmla v.4s, v.16b, v.16b`              | 32                            |
@@ -15,7 +16,8 @@
 //! `vpmaddwd` result with a `vpaddd`, so their limit is measured on that pair (the
 //! instruction sequence their inner loop issues), not on `vpmaddwd` alone.
 //!
-//! Each loop keeps 16 (x86_64) or 12 (aarch64) independent accumulators so that it is
+//! Each loop keeps 16 (x86_64; 12 for `vpdpbusd ymm`, which has only 16 registers) or
+//! 12 (aarch64) independent accumulators so that it is
 //! bound by the instruction's throughput, not its latency (latency 4–5 cycles × up to 2
 //! per cycle needs at least 10 in flight). The loops run only when the CPU has the
 //! feature; otherwise the reason is recorded and printed.
@@ -218,6 +220,35 @@ mod x86 {
         lanes.iter().fold(0, |a, &b| a.wrapping_add(b))
     }
 
+    /// Accumulators of the `vpdpbusd ymm` loop: 12 of the 16 ymm registers (AVX-VNNI has
+    /// no AVX-512 register file), enough to cover its latency on two ports.
+    pub const ACC_YMM: usize = 12;
+
+    /// `iters` iterations of 12 independent `vpdpbusd ymm` (AVX-VNNI, u8×i8 → i32, 32
+    /// multiply-adds each); returns a reduction of the accumulators.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2 and AVX-VNNI.
+    #[target_feature(enable = "avx2,avxvnni")]
+    pub unsafe fn vpdpbusd_ymm(iters: u64, seed: i32) -> i32 {
+        let a = _mm256_set1_epi32(seed);
+        let b = _mm256_set1_epi32(seed.rotate_left(9) | 1);
+        let mut acc = [_mm256_setzero_si256(); ACC_YMM];
+        for _ in 0..iters {
+            for x in acc.iter_mut() {
+                *x = _mm256_dpbusd_avx_epi32(*x, a, b);
+            }
+        }
+        let mut s = _mm256_setzero_si256();
+        for x in acc {
+            s = _mm256_add_epi32(s, x);
+        }
+        let mut lanes = [0i32; 8];
+        // SAFETY: `lanes` is 32 writable bytes; the store is unaligned.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, s) };
+        lanes.iter().fold(0, |a, &b| a.wrapping_add(b))
+    }
+
     /// The read loop with AVX2 enabled, so the lanes are summed with 32-byte loads.
     ///
     /// # Safety
@@ -352,6 +383,23 @@ pub fn measure_peaks(runs: usize, target_s: f64) -> Vec<Peak> {
                     }))
             } else {
                 Err("CPU lacks avx2".into())
+            },
+        });
+        let per_ymm = x86::ACC_YMM as u64;
+        peaks.push(Peak {
+            key: "vpdpbusd_ymm",
+            name: "vpdpbusd ymm",
+            isa: Isa::AvxVnni,
+            macs_per_instr: 32,
+            accumulators: x86::ACC_YMM as u32,
+            macs_per_s: if Isa::AvxVnni.is_supported() {
+                Ok(32.0
+                    * best_rate(per_ymm, runs, target_s, |n| {
+                        // SAFETY: AVX2 and AVX-VNNI were detected just above.
+                        black_box(unsafe { x86::vpdpbusd_ymm(n, seed) });
+                    }))
+            } else {
+                Err("CPU lacks avxvnni".into())
             },
         });
     }
