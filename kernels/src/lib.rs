@@ -90,6 +90,8 @@ pub use table::{
 /// Availability on the running CPU is decided by the safe crate.
 pub const GEMM_KERNELS: &[&GemmKernel] = &[
     #[cfg(target_arch = "x86_64")]
+    &x86_64::amx::GEMM,
+    #[cfg(target_arch = "x86_64")]
     &x86_64::avx512vnni::GEMM,
     #[cfg(target_arch = "x86_64")]
     &x86_64::avx512bw::GEMM,

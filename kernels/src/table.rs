@@ -116,16 +116,20 @@ pub struct GemmKernel {
 
 /// The packer of a kernel that reads A packed ([`GemmKernel::pack_a`]).
 ///
-/// The packed layout: a block of `m` rows is packed as `ceil(m/MR)` tiles of `MR` rows,
-/// each [`GemmKernel::a_tile_bytes`] long (`Kp·MR` bytes, `Kp` = K rounded up to a
-/// multiple of `KR`). Inside a tile, the `KR` bytes of group `g` of row `i` sit at byte
-/// `(g·MR + i)·KR` and hold `A[row][g·KR + t] ^ xor` (zero past K, and zero for the rows
-/// past `m` of the last tile). So the tile is one sequential stream, in the order the
-/// microkernel reads it, and row `i` of group `g` is at a constant offset from the
-/// group's start. The packer also writes the row sums `Σ_k (A[row][k] ^ xor)`
-/// (wrapping i32).
+/// A block of `m` rows is packed as `ceil(m/MR)` tiles of `MR` rows, each `tile_bytes(K)`
+/// long, in a layout the kernel defines (documented at its packer), with the XOR applied
+/// (so the bytes are canonical u8) and zeros for the rows past `m` of the last tile and
+/// for any padding of K. The packer also writes the row sums `Σ_k (A[row][k] ^ xor)`
+/// (wrapping i32). The `…c4` kernels' layout, for example, interleaves a tile's rows per
+/// group of 4 K bytes: group `g` of row `i` at `(g·MR + i)·4`, so the tile is one
+/// sequential stream in the order the microkernel reads it.
 #[derive(Clone, Copy, Debug)]
 pub struct APack {
+    /// Fewest rows a call must have for [`PackAMode::Auto`] to pack (below it the
+    /// kernel's in-place path is faster).
+    pub min_rows: usize,
+    /// Bytes of one packed tile for depth K.
+    pub tile_bytes: fn(usize) -> usize,
     /// Packs a block of rows.
     ///
     /// # Safety
@@ -161,7 +165,7 @@ pub struct PackAArgs {
 pub enum PackAMode {
     /// Never: A is read in place.
     Never,
-    /// When it pays: at least [`PACK_A_MIN_PANELS`] panels and 2 rows per block.
+    /// When it pays: at least [`PACK_A_MIN_PANELS`] panels and [`APack::min_rows`] rows.
     Auto,
     /// Whenever the kernel reads a packed A and the scratch is large enough (tests use
     /// it to reach the packed path on every shape).
@@ -198,14 +202,15 @@ impl GemmKernel {
         }
     }
 
-    /// Bytes of one packed-A tile ([`APack`]) for depth `k`.
-    pub const fn a_tile_bytes(&self, k: usize) -> usize {
-        self.padded_k(k) * self.mr
+    /// Bytes of one packed-A tile ([`APack`]) for depth `k` (0 when the kernel reads A
+    /// in place).
+    pub fn a_tile_bytes(&self, k: usize) -> usize {
+        self.pack_a.map_or(0, |p| (p.tile_bytes)(k))
     }
 
     /// Scratch bytes [`run_gemm`] uses to pack A for a call of `m` rows and depth `k`
     /// (0 when the kernel reads A in place). A smaller scratch makes it read A in place.
-    pub const fn scratch_len(&self, m: usize, k: usize) -> usize {
+    pub fn scratch_len(&self, m: usize, k: usize) -> usize {
         match self.pack_a {
             None => 0,
             Some(_) => {
@@ -290,7 +295,7 @@ const SMALL_B_BYTES: usize = 512 * 1024;
 ///
 /// The bracketed step runs for kernels with [`GemmKernel::pack_a`] when `call.pack_a`
 /// asks for it (for `Auto`: the block spans at least [`PACK_A_MIN_PANELS`] panels and
-/// 2 rows) and the scratch is large enough; the tiles then read the packed rows and
+/// the call has at least [`APack::min_rows`] rows) and the scratch is large enough; the tiles then read the packed rows and
 /// their precomputed row sums.
 ///
 /// Optimisations: (1) with a large B, the row block keeps A in L2 while every panel of
@@ -321,7 +326,9 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
     };
     let pack = match (kernel.pack_a, call.pack_a) {
         (Some(ap), PackAMode::Always) => Some(ap),
-        (Some(ap), PackAMode::Auto) if panels >= PACK_A_MIN_PANELS && call.m >= 2 => Some(ap),
+        (Some(ap), PackAMode::Auto) if panels >= PACK_A_MIN_PANELS && call.m >= ap.min_rows => {
+            Some(ap)
+        }
         _ => None,
     }
     .filter(|_| {

@@ -7,6 +7,7 @@
 //! |--------------|----------------------------------------|-------------------------------|
 //! | `avx512vnni` | `vpdpbusd zmm` (u8×i8, 4-way)           | 64                            |
 //! | `avx512bw`   | `vpmaddwd`+`vpaddd zmm` (i16×i16, 2-way) | 32                           |
+//! | `amx`        | `tdpbusd` (16×16 i32 += 16×64 u8 · 64×16 i8) | 16384                  |
 //! | `avxvnni`    | `vpdpbusd ymm` (VEX, u8×i8, 4-way)      | 32                            |
 //! | `avx2`       | `vpmaddwd`+`vpaddd ymm`                 | 16                            |
 //! | `dotprod`    | `sdot v.4s, v.16b, v.16b`               | 16                            |
@@ -249,6 +250,52 @@ mod x86 {
         lanes.iter().fold(0, |a, &b| a.wrapping_add(b))
     }
 
+    /// `iters` iterations of 4 independent `tdpbusd` (AMX-INT8, 16×16 tiles of i32 from
+    /// 16×64 u8 by 16×64 i8, 16384 multiply-adds each) on operand tiles loaded once.
+    ///
+    /// # Safety
+    /// The CPU supports AMX-TILE and AMX-INT8 and the OS granted the tile state
+    /// (`Isa::Amx.is_supported()`).
+    pub unsafe fn tdpbusd(iters: u64) {
+        #[repr(C, align(64))]
+        struct Config([u8; 64]);
+        let mut cfg = Config([0; 64]);
+        cfg.0[0] = 1;
+        for t in 0..8 {
+            cfg.0[16 + 2 * t] = 64;
+            cfg.0[48 + t] = 16;
+        }
+        let src = [1u8; 16 * 64];
+        // SAFETY: the tile state is usable (contract); the loads read `src` (16 rows of
+        // 64 bytes at stride 64); nothing is stored; the state is released.
+        unsafe {
+            core::arch::asm!(
+                "ldtilecfg [{cfg}]",
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "tilezero tmm3",
+                "tileloadd tmm4, [{src} + {s}*1]",
+                "tileloadd tmm5, [{src} + {s}*1]",
+                "tileloadd tmm6, [{src} + {s}*1]",
+                "tileloadd tmm7, [{src} + {s}*1]",
+                "2:",
+                "tdpbusd tmm0, tmm4, tmm6",
+                "tdpbusd tmm1, tmm4, tmm7",
+                "tdpbusd tmm2, tmm5, tmm6",
+                "tdpbusd tmm3, tmm5, tmm7",
+                "dec {n}",
+                "jnz 2b",
+                "tilerelease",
+                cfg = in(reg) cfg.0.as_ptr(),
+                src = in(reg) src.as_ptr(),
+                s = in(reg) 64usize,
+                n = inout(reg) iters.max(1) => _,
+                options(nostack),
+            );
+        }
+    }
+
     /// The read loop with AVX2 enabled, so the lanes are summed with 32-byte loads.
     ///
     /// # Safety
@@ -383,6 +430,22 @@ pub fn measure_peaks(runs: usize, target_s: f64) -> Vec<Peak> {
                     }))
             } else {
                 Err("CPU lacks avx2".into())
+            },
+        });
+        peaks.push(Peak {
+            key: "tdpbusd",
+            name: "tdpbusd (AMX)",
+            isa: Isa::Amx,
+            macs_per_instr: 16 * 16 * 64,
+            accumulators: 4,
+            macs_per_s: if Isa::Amx.is_supported() {
+                Ok(16384.0
+                    * best_rate(4, runs, target_s, |n| {
+                        // SAFETY: AMX and its OS tile state were detected just above.
+                        unsafe { x86::tdpbusd(n) };
+                    }))
+            } else {
+                Err("CPU (or OS) lacks amx-int8".into())
             },
         });
         let per_ymm = x86::ACC_YMM as u64;

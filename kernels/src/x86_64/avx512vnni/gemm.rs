@@ -49,7 +49,11 @@ pub static GEMM: GemmKernel = GemmKernel {
     nr: NR,
     kr: KR,
     pack,
-    pack_a: Some(APack { pack: pack_a }),
+    pack_a: Some(APack {
+        min_rows: 2,
+        tile_bytes: a_tile_bytes,
+        pack: pack_a,
+    }),
     tile,
 };
 
@@ -60,8 +64,14 @@ unsafe fn pack(args: &PackArgs) {
     unsafe { crate::scalar::gemm::pack::<NR, KR>(args) }
 }
 
-/// Packs rows of A into the [`APack`] layout of this kernel (per tile, group `g` of
-/// row `i` at `48·g + 4·i`), applying the XOR and writing each row's sum.
+/// Bytes of a packed-A tile: `ceil(K/4)` groups of 4 bytes × 12 rows.
+fn a_tile_bytes(k: usize) -> usize {
+    k.div_ceil(KR) * A_GROUP
+}
+
+/// Packs rows of A into this kernel's [`APack`] layout (per tile, group `g` of row `i`
+/// at `48·g + 4·i`; rows past `m` of the last tile are zero), applying the XOR and
+/// writing each row's sum.
 ///
 /// Per tile and 64 bytes of K (16 groups): 12 masked loads (one per row, XOR applied,
 /// zero past K and for missing rows), the row sums with `vpsadbw`, then per block of 4

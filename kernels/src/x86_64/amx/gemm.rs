@@ -1,0 +1,324 @@
+//! `x86_64::amx::gemm_u8i8_32x32c4`: a 32×32 tile of u8×i8 → i32 with AMX `tdpbusd`,
+//! four 16×16 accumulator tiles, and the AVX-512 fused output stage on the way out.
+//!
+//! Packed B: exactly the AVX-512 VNNI layout (panels of 32 columns, per group of 4 K
+//! values 32 columns × 4 bytes), so 16 consecutive groups of the panel's first or last
+//! 16 columns are one B tile (16 rows of 64 bytes at a stride of 128 bytes).
+//!
+//! Packed A ([`pack_a`]): per tile of 32 rows, each row's K bytes (XOR applied, so
+//! canonical u8) zero-padded to a multiple of 64 at a pitch of `round_up(K, 64) + 64`
+//! bytes, rows past `m` all zero. 16 rows × 64 bytes of it is one A tile.
+//!
+//! ```text
+//! tmm0..3 = 0                                 (C: rows 0..16 / 16..32 × cols 0..16 / 16..32)
+//! for each chunk c of 64 K bytes (16 groups):
+//!     tmm4, tmm5 = A rows 0..16, 16..32, bytes 64c..64c+64        (stride: the pitch)
+//!     tmm6, tmm7 = B groups 16c..16c+16, columns 0..16, 16..32     (stride 128)
+//!     tmm0 += tmm4·tmm6; tmm1 += tmm4·tmm7; tmm2 += tmm5·tmm6; tmm3 += tmm5·tmm7
+//! (the last chunk's B groups past K come from a zero-padded copy on the stack)
+//! store tmm0..3 to a 32×32 i32 buffer; epilogue per 16 rows (AVX-512: zero-point
+//! correction with the packed row sums, bias, requantization, masked stores)
+//! ```
+//!
+//! Each `tdpbusd` does 16·16·64 = 16384 multiply-adds, exact: every dword of the result
+//! adds four u8×i8 products to the i32 accumulator with wrapping, the crate's
+//! arithmetic. When the driver does not pack A (one row, or a block spanning few
+//! panels), the tile runs the AVX-512 VNNI microkernel on the same packed B, 12 rows at a
+//! time, so both paths give the reference's bits.
+
+use core::arch::x86_64::*;
+
+use crate::x86_64::avx512bw::stage::epilogue;
+use crate::{APack, GemmKernel, Isa, PackAArgs, PackArgs, TileArgs};
+
+const MR: usize = 32;
+const NR: usize = 32;
+const KR: usize = 4;
+/// K bytes per A tile row (16 groups of 4).
+const KC: usize = 64;
+/// Bytes of B per chunk of 16 groups (16 groups × 32 columns × 4 bytes).
+const B_CHUNK: usize = 16 * NR * KR;
+
+/// The AMX GEMM table.
+pub static GEMM: GemmKernel = GemmKernel {
+    name: "x86_64::amx::gemm_u8i8_32x32c4",
+    isa: Isa::Amx,
+    mr: MR,
+    nr: NR,
+    kr: KR,
+    pack,
+    pack_a: Some(APack {
+        // Below 16 rows most of each 16-row A tile would be zeros: the VNNI path (A in
+        // place) is faster there (8×4096×4096: 463 against 308 GOPS).
+        min_rows: 16,
+        tile_bytes: a_tile_bytes,
+        pack: pack_a,
+    }),
+    tile,
+};
+
+/// The tile configuration: palette 1, all eight tiles 16 rows × 64 bytes.
+#[repr(C, align(64))]
+struct TileConfig([u8; 64]);
+
+static CONFIG: TileConfig = {
+    let mut c = [0u8; 64];
+    c[0] = 1;
+    let mut t = 0;
+    while t < 8 {
+        c[16 + 2 * t] = 64; // bytes per row (little-endian u16)
+        c[48 + t] = 16; // rows
+        t += 1;
+    }
+    TileConfig(c)
+};
+
+/// # Safety
+/// See [`GemmKernel::pack`]; the CPU has AVX-512 F, BW and VNNI.
+unsafe fn pack(args: &PackArgs) {
+    // SAFETY: forwarded contract: the AVX-512 VNNI packer writes the same layout
+    // (NR = 32, KR = 4), and AMX implies its features.
+    unsafe { (crate::x86_64::avx512vnni::GEMM.pack)(args) }
+}
+
+/// Bytes between the rows of a packed-A tile: K rounded up to the 64 bytes of an A tile
+/// row, plus one cache line so that the 16 rows of a tile load do not share L1 sets.
+fn pitch(k: usize) -> usize {
+    k.next_multiple_of(KC) + 64
+}
+
+/// Bytes of a packed-A tile: 32 rows at the pitch.
+fn a_tile_bytes(k: usize) -> usize {
+    MR * pitch(k)
+}
+
+/// Packs rows of A into this kernel's [`APack`] layout (per tile of 32 rows, row `i` at
+/// `i·pitch`, K bytes XORed, zero to the next multiple of 64; rows past `m` zero) and
+/// writes each row's sum (`vpsadbw`, same pass).
+///
+/// # Safety
+/// See [`APack::pack`]; the CPU has AVX-512 F and BW; `args.mr == MR`.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn pack_a(args: &PackAArgs) {
+    debug_assert_eq!(args.mr, MR);
+    let (k, p) = (args.k, pitch(args.k));
+    let padded = k.next_multiple_of(KC);
+    let flip = _mm512_set1_epi8(args.xor as i8);
+    let zero = _mm512_setzero_si512();
+    for t in 0..args.m.div_ceil(MR) {
+        for i in 0..MR {
+            let r = t * MR + i;
+            // SAFETY: tile t < ceil(m/MR) of the destination, row i < MR, bytes below
+            // padded < pitch (contract).
+            let dst = unsafe { args.dst.add(t * MR * p + i * p) };
+            if r >= args.m {
+                for off in (0..padded).step_by(64) {
+                    // SAFETY: see above.
+                    unsafe { _mm512_storeu_si512(dst.add(off) as *mut _, zero) };
+                }
+                continue;
+            }
+            // SAFETY: row r < m of the source (contract).
+            let src = unsafe { args.src.add(r * args.stride) };
+            let mut sum = zero;
+            for off in (0..padded).step_by(64) {
+                let n = k.saturating_sub(off).min(64);
+                let mask: u64 = if n == 64 { u64::MAX } else { (1 << n) - 1 };
+                // SAFETY: the masked load reads bytes off..off + n < K of the row; the
+                // store writes 64 bytes below padded, inside the row's pitch.
+                unsafe {
+                    let v = _mm512_maskz_loadu_epi8(mask, src.add(off) as *const i8);
+                    let v = _mm512_maskz_mov_epi8(mask, _mm512_xor_si512(v, flip));
+                    sum = _mm512_add_epi64(sum, _mm512_sad_epu8(v, zero));
+                    _mm512_storeu_si512(dst.add(off) as *mut _, v);
+                }
+            }
+            // SAFETY: r < m row sums (contract).
+            unsafe { *args.rowsum.add(r) = _mm512_reduce_add_epi64(sum) as i32 };
+        }
+    }
+}
+
+/// # Safety
+/// See [`GemmKernel::tile`]; the CPU has AVX-512 F, BW, VNNI and the AMX tile state
+/// (granted by the OS, which [`Isa::Amx`] detection checked).
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn tile(args: &TileArgs) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        if args.a_packed {
+            tile_amx(args)
+        } else {
+            tile_vnni(args)
+        }
+    }
+}
+
+/// A not packed: the AVX-512 VNNI microkernel on the same packed B, 12 rows at a time.
+///
+/// # Safety
+/// As for [`tile`], with A in place.
+#[inline(always)]
+unsafe fn tile_vnni(args: &TileArgs) {
+    let vnni = &crate::x86_64::avx512vnni::GEMM;
+    let es = {
+        // SAFETY: the stage is valid (contract).
+        unsafe { (*args.stage).dst_type.size() }
+    };
+    let mut i0 = 0;
+    while i0 < args.m {
+        let m = (args.m - i0).min(vnni.mr);
+        let part = TileArgs {
+            // SAFETY: rows i0 < m of A and of the destination (contract).
+            a: unsafe { args.a.add(i0 * args.a_stride) },
+            // SAFETY: as above.
+            dst: unsafe { args.dst.add(i0 * args.dst_stride * es) },
+            rowsum: if args.rowsum.is_null() {
+                args.rowsum
+            } else {
+                // SAFETY: m row sums when non-null (contract).
+                unsafe { args.rowsum.add(i0) }
+            },
+            m,
+            ..*args
+        };
+        // SAFETY: the VNNI kernel reads this panel layout; AMX implies its features;
+        // `part` describes rows i0..i0 + m of the tile.
+        unsafe { (vnni.tile)(&part) };
+        i0 += m;
+    }
+}
+
+/// A packed: the tile loop above, then the epilogue per 16 rows.
+///
+/// # Safety
+/// As for [`tile`], with `a` the tile's packed rows and `rowsum` its row sums.
+#[inline(always)]
+unsafe fn tile_amx(args: &TileArgs) {
+    let groups = args.k.div_ceil(KR);
+    let full = groups / 16;
+    let rest = groups % 16;
+    let p = pitch(args.k);
+    // The last chunk's B groups, zero-padded to 16 (reading the panel past its end
+    // would leave the buffer).
+    let mut tail = [0u8; B_CHUNK];
+    if rest > 0 {
+        // SAFETY: groups full·16 .. groups of the panel exist (ceil(K/4) groups).
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                args.b.add(full * B_CHUNK) as *const u8,
+                tail.as_mut_ptr(),
+                rest * NR * KR,
+            )
+        };
+    }
+    let mut c = [[0i32; NR]; MR];
+    // SAFETY: the tile state is usable (contract); the asm reads `full` chunks of the
+    // packed A tile (rows 0..32 at the pitch, 64 bytes per chunk) and of the panel
+    // (2048 bytes per chunk), then one chunk of A and of `tail` when `rest > 0`; it
+    // writes the 32×32 i32 buffer `c` and releases the tile state.
+    unsafe {
+        core::arch::asm!(
+            "ldtilecfg [{cfg}]",
+            "tilezero tmm0",
+            "tilezero tmm1",
+            "tilezero tmm2",
+            "tilezero tmm3",
+            "test {n}, {n}",
+            "jz 3f",
+            ".p2align 5",
+            "2:",
+            "tileloadd tmm4, [{a} + {p}*1]",
+            "tileloadd tmm5, [{a16} + {p}*1]",
+            "tileloadd tmm6, [{b} + {s}*1]",
+            "tileloadd tmm7, [{b} + {s}*1 + 64]",
+            "tdpbusd tmm0, tmm4, tmm6",
+            "tdpbusd tmm1, tmm4, tmm7",
+            "tdpbusd tmm2, tmm5, tmm6",
+            "tdpbusd tmm3, tmm5, tmm7",
+            "add {a}, 64",
+            "add {a16}, 64",
+            "add {b}, 2048",
+            "dec {n}",
+            "jnz 2b",
+            "3:",
+            "test {rest}, {rest}",
+            "jz 4f",
+            "tileloadd tmm4, [{a} + {p}*1]",
+            "tileloadd tmm5, [{a16} + {p}*1]",
+            "tileloadd tmm6, [{t} + {s}*1]",
+            "tileloadd tmm7, [{t} + {s}*1 + 64]",
+            "tdpbusd tmm0, tmm4, tmm6",
+            "tdpbusd tmm1, tmm4, tmm7",
+            "tdpbusd tmm2, tmm5, tmm6",
+            "tdpbusd tmm3, tmm5, tmm7",
+            "4:",
+            "tilestored [{c} + {s}*1], tmm0",
+            "tilestored [{c} + {s}*1 + 64], tmm1",
+            "tilestored [{c16} + {s}*1], tmm2",
+            "tilestored [{c16} + {s}*1 + 64], tmm3",
+            "tilerelease",
+            cfg = in(reg) CONFIG.0.as_ptr(),
+            a = inout(reg) args.a => _,
+            a16 = inout(reg) args.a.add(16 * p) => _,
+            b = inout(reg) args.b => _,
+            p = in(reg) p,
+            s = in(reg) NR * KR,
+            n = inout(reg) full => _,
+            rest = in(reg) rest,
+            t = in(reg) tail.as_ptr(),
+            c = in(reg) c.as_mut_ptr(),
+            c16 = in(reg) c.as_mut_ptr().add(16),
+            options(nostack),
+        );
+    }
+    // The epilogue, 16 rows at a time (the last part may be shorter).
+    let es = {
+        // SAFETY: the stage is valid (contract).
+        unsafe { (*args.stage).dst_type.size() }
+    };
+    let mut i0 = 0;
+    while i0 < args.m {
+        let m = (args.m - i0).min(16);
+        let part = TileArgs {
+            // SAFETY: rows i0 < m of the destination and the row sums (contract).
+            dst: unsafe { args.dst.add(i0 * args.dst_stride * es) },
+            // SAFETY: as above.
+            rowsum: unsafe { args.rowsum.add(i0) },
+            m,
+            ..*args
+        };
+        // SAFETY: AVX-512F+BW present; `part` describes rows i0..i0 + m; `c` holds them.
+        unsafe { epilogue_rows(&part, &c[i0..i0 + m]) };
+        i0 += m;
+    }
+}
+
+/// The epilogue for `rows.len()` (1..=16) rows of the i32 buffer.
+///
+/// # Safety
+/// AVX-512F+BW present; `args` as for [`GemmKernel::tile`] with `args.m == rows.len()`.
+#[inline(always)]
+unsafe fn epilogue_rows(args: &TileArgs, rows: &[[i32; NR]]) {
+    macro_rules! arm {
+        ($($m:literal),+) => {
+            match rows.len() {
+                $($m => {
+                    let acc: [[__m512i; 2]; $m] = core::array::from_fn(|i| {
+                        // SAFETY: row i holds 32 i32 (two unaligned 64-byte loads).
+                        unsafe {
+                            [
+                                _mm512_loadu_si512(rows[i].as_ptr() as *const _),
+                                _mm512_loadu_si512(rows[i].as_ptr().add(16) as *const _),
+                            ]
+                        }
+                    });
+                    // SAFETY: forwarded contract.
+                    unsafe { epilogue::<$m, false>(args, acc) }
+                })+
+                _ => unreachable!("1..=16 rows"),
+            }
+        };
+    }
+    arm!(16, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+}
