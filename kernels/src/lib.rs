@@ -83,7 +83,7 @@ pub use scalar::requant::{QuantizedMultiplier, Scheme, SHIFT_RANGE};
 pub use stage::{DstType, OutputStage};
 pub use table::{
     run_gemm, APack, DepthwiseKernel, ElementwiseKernels, GemmCall, GemmKernel, PackAArgs,
-    PackAMode, PackArgs, TileArgs, PACK_A_MIN_PANELS,
+    PackAMode, PackArgs, TileArgs,
 };
 
 /// Every compiled GEMM kernel of this build, best first within each architecture.

@@ -128,6 +128,9 @@ pub struct APack {
     /// Fewest rows a call must have for [`PackAMode::Auto`] to pack (below it the
     /// kernel's in-place path is faster).
     pub min_rows: usize,
+    /// Fewest panels a row block must span for [`PackAMode::Auto`] to pack: packing
+    /// copies the block once, so it pays only when the copy is reused often enough.
+    pub min_panels: usize,
     /// Bytes of one packed tile for depth K.
     pub tile_bytes: fn(usize) -> usize,
     /// Packs a block of rows.
@@ -165,16 +168,12 @@ pub struct PackAArgs {
 pub enum PackAMode {
     /// Never: A is read in place.
     Never,
-    /// When it pays: at least [`PACK_A_MIN_PANELS`] panels and [`APack::min_rows`] rows.
+    /// When it pays: at least [`APack::min_panels`] panels and [`APack::min_rows`] rows.
     Auto,
     /// Whenever the kernel reads a packed A and the scratch is large enough (tests use
     /// it to reach the packed path on every shape).
     Always,
 }
-
-/// Panels a row block must span before [`PackAMode::Auto`] packs its rows: packing
-/// copies the block once, so it pays only when the copy is reused across panels.
-pub const PACK_A_MIN_PANELS: usize = 3;
 
 impl GemmKernel {
     /// K rounded up to a multiple of `kr`.
@@ -217,7 +216,8 @@ impl GemmKernel {
                 let rows = m.div_ceil(self.mr) * self.mr;
                 let block = self.block_rows(k);
                 let rows = if rows < block { rows } else { block };
-                rows / self.mr * self.a_tile_bytes(k) + rows * 4 + 64
+                // + 64 to align the tiles, + 64 to align the row sums.
+                rows / self.mr * self.a_tile_bytes(k) + rows * 4 + 128
             }
         }
     }
@@ -294,7 +294,7 @@ const SMALL_B_BYTES: usize = 512 * 1024;
 /// ```
 ///
 /// The bracketed step runs for kernels with [`GemmKernel::pack_a`] when `call.pack_a`
-/// asks for it (for `Auto`: the block spans at least [`PACK_A_MIN_PANELS`] panels and
+/// asks for it (for `Auto`: the block spans at least [`APack::min_panels`] panels and
 /// the call has at least [`APack::min_rows`] rows) and the scratch is large enough; the tiles then read the packed rows and
 /// their precomputed row sums.
 ///
@@ -326,9 +326,7 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
     };
     let pack = match (kernel.pack_a, call.pack_a) {
         (Some(ap), PackAMode::Always) => Some(ap),
-        (Some(ap), PackAMode::Auto) if panels >= PACK_A_MIN_PANELS && call.m >= ap.min_rows => {
-            Some(ap)
-        }
+        (Some(ap), PackAMode::Auto) if panels >= ap.min_panels && call.m >= ap.min_rows => Some(ap),
         _ => None,
     }
     .filter(|_| {
@@ -345,9 +343,13 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
             Some(ap) => {
                 let tile_bytes = kernel.a_tile_bytes(call.k);
                 let rows_bytes = (r1 - r0).div_ceil(mr) * tile_bytes;
-                // The row sums go after the tiles, 4-byte aligned.
+                // The tiles start on a cache line (vector and tile loads must not split
+                // lines), the row sums after them, 4-byte aligned.
                 let base = call.scratch as usize;
-                let sums_at = (base + rows_bytes).next_multiple_of(4) - base;
+                let tiles_at = base.next_multiple_of(64) - base;
+                let sums_at = (base + tiles_at + rows_bytes).next_multiple_of(4) - base;
+                // SAFETY: tiles_at < 64 ≤ the slack in scratch_len.
+                let tiles = unsafe { call.scratch.add(tiles_at) };
                 // SAFETY: scratch_len ≥ scratch_len(m, k) ≥ the block's tiles + 4·(r1 − r0)
                 // + 4 bytes of alignment (checked above); A rows r0..r1 exist.
                 let rowsum = unsafe { call.scratch.add(sums_at) as *mut i32 };
@@ -359,13 +361,17 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
                     m: r1 - r0,
                     k: call.k,
                     mr,
-                    dst: call.scratch,
+                    dst: tiles,
                     rowsum,
                 };
                 // SAFETY: the CPU supports the kernel's ISA; source and destinations are
                 // valid as just shown.
                 unsafe { (ap.pack)(&pa) };
-                ASource::Packed { tile_bytes, rowsum }
+                ASource::Packed {
+                    tiles,
+                    tile_bytes,
+                    rowsum,
+                }
             }
         };
         for p in first..=last {
@@ -386,8 +392,9 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
 enum ASource {
     /// Row-major A of the call.
     InPlace,
-    /// The block's packed tiles at the start of the scratch, and its row sums.
+    /// The block's packed tiles (in the scratch, from `tiles`), and its row sums.
     Packed {
+        tiles: *mut u8,
         tile_bytes: usize,
         rowsum: *const i32,
     },
@@ -426,9 +433,13 @@ unsafe fn tile_at(
             false,
             core::ptr::null(),
         ),
-        ASource::Packed { tile_bytes, rowsum } => (
+        ASource::Packed {
+            tiles,
+            tile_bytes,
+            rowsum,
+        } => (
             // SAFETY: see above.
-            unsafe { call.scratch.add((i0 - r0) / kernel.mr * tile_bytes) as *const u8 },
+            unsafe { tiles.add((i0 - r0) / kernel.mr * tile_bytes) as *const u8 },
             true,
             // SAFETY: see above.
             unsafe { rowsum.add(i0 - r0) },

@@ -5,14 +5,16 @@
 //! values 32 columns × 4 bytes), so 16 consecutive groups of the panel's first or last
 //! 16 columns are one B tile (16 rows of 64 bytes at a stride of 128 bytes).
 //!
-//! Packed A ([`pack_a`]): per tile of 32 rows, each row's K bytes (XOR applied, so
-//! canonical u8) zero-padded to a multiple of 64 at a pitch of `round_up(K, 64) + 64`
-//! bytes, rows past `m` all zero. 16 rows × 64 bytes of it is one A tile.
+//! Packed A ([`pack_a`]): per tile of 32 rows and per chunk of 64 K bytes, the chunk's
+//! 64 bytes of rows 0..32 in row order (2 KiB; XOR applied, so canonical u8; zero past
+//! K and for rows past `m`). Each 16-row half is one contiguous 1 KiB A tile, and the
+//! whole tile is read as one sequential stream (rows at a large pitch would be 16
+//! strided streams that the hardware prefetchers do not follow: 2× slower at 1024³).
 //!
 //! ```text
 //! tmm0..3 = 0                                 (C: rows 0..16 / 16..32 × cols 0..16 / 16..32)
 //! for each chunk c of 64 K bytes (16 groups):
-//!     tmm4, tmm5 = A rows 0..16, 16..32, bytes 64c..64c+64        (stride: the pitch)
+//!     tmm4, tmm5 = A rows 0..16, 16..32, bytes 64c..64c+64        (stride 64)
 //!     tmm6, tmm7 = B groups 16c..16c+16, columns 0..16, 16..32     (stride 128)
 //!     tmm0 += tmm4·tmm6; tmm1 += tmm4·tmm7; tmm2 += tmm5·tmm6; tmm3 += tmm5·tmm7
 //! (the last chunk's B groups past K come from a zero-padded copy on the stack)
@@ -51,6 +53,9 @@ pub static GEMM: GemmKernel = GemmKernel {
         // Below 16 rows most of each 16-row A tile would be zeros: the VNNI path (A in
         // place) is faster there (8×4096×4096: 463 against 308 GOPS).
         min_rows: 16,
+        // The tiles are so much faster than the VNNI path that one panel already pays
+        // for the copy.
+        min_panels: 1,
         tile_bytes: a_tile_bytes,
         pack: pack_a,
     }),
@@ -81,40 +86,38 @@ unsafe fn pack(args: &PackArgs) {
     unsafe { (crate::x86_64::avx512vnni::GEMM.pack)(args) }
 }
 
-/// Bytes between the rows of a packed-A tile: K rounded up to the 64 bytes of an A tile
-/// row, plus one cache line so that the 16 rows of a tile load do not share L1 sets.
-fn pitch(k: usize) -> usize {
-    k.next_multiple_of(KC) + 64
-}
+/// Bytes of one chunk of a packed-A tile: 32 rows × 64 K bytes.
+const A_CHUNK: usize = MR * KC;
 
-/// Bytes of a packed-A tile: 32 rows at the pitch.
+/// Bytes of a packed-A tile: one [`A_CHUNK`] per 64 bytes of K.
 fn a_tile_bytes(k: usize) -> usize {
-    MR * pitch(k)
+    k.div_ceil(KC) * A_CHUNK
 }
 
-/// Packs rows of A into this kernel's [`APack`] layout (per tile of 32 rows, row `i` at
-/// `i·pitch`, K bytes XORed, zero to the next multiple of 64; rows past `m` zero) and
-/// writes each row's sum (`vpsadbw`, same pass).
+/// Packs rows of A into this kernel's [`APack`] layout (per tile of 32 rows, byte `kk`
+/// of row `i` at `(kk/64)·2048 + 64·i + kk%64`, XORed, zero past K and for rows past
+/// `m`) and writes each row's sum (`vpsadbw`, same pass).
 ///
 /// # Safety
 /// See [`APack::pack`]; the CPU has AVX-512 F and BW; `args.mr == MR`.
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn pack_a(args: &PackAArgs) {
     debug_assert_eq!(args.mr, MR);
-    let (k, p) = (args.k, pitch(args.k));
+    let k = args.k;
     let padded = k.next_multiple_of(KC);
+    let tile_bytes = a_tile_bytes(k);
     let flip = _mm512_set1_epi8(args.xor as i8);
     let zero = _mm512_setzero_si512();
     for t in 0..args.m.div_ceil(MR) {
         for i in 0..MR {
             let r = t * MR + i;
-            // SAFETY: tile t < ceil(m/MR) of the destination, row i < MR, bytes below
-            // padded < pitch (contract).
-            let dst = unsafe { args.dst.add(t * MR * p + i * p) };
+            // SAFETY: tile t < ceil(m/MR) of the destination, row i < MR; the stores
+            // below write its 64-byte piece of each chunk (contract).
+            let dst = unsafe { args.dst.add(t * tile_bytes + i * KC) };
             if r >= args.m {
-                for off in (0..padded).step_by(64) {
+                for c in 0..padded / KC {
                     // SAFETY: see above.
-                    unsafe { _mm512_storeu_si512(dst.add(off) as *mut _, zero) };
+                    unsafe { _mm512_storeu_si512(dst.add(c * A_CHUNK) as *mut _, zero) };
                 }
                 continue;
             }
@@ -125,12 +128,12 @@ unsafe fn pack_a(args: &PackAArgs) {
                 let n = k.saturating_sub(off).min(64);
                 let mask: u64 = if n == 64 { u64::MAX } else { (1 << n) - 1 };
                 // SAFETY: the masked load reads bytes off..off + n < K of the row; the
-                // store writes 64 bytes below padded, inside the row's pitch.
+                // store writes the row's piece of chunk off/64 of the tile.
                 unsafe {
                     let v = _mm512_maskz_loadu_epi8(mask, src.add(off) as *const i8);
                     let v = _mm512_maskz_mov_epi8(mask, _mm512_xor_si512(v, flip));
                     sum = _mm512_add_epi64(sum, _mm512_sad_epu8(v, zero));
-                    _mm512_storeu_si512(dst.add(off) as *mut _, v);
+                    _mm512_storeu_si512(dst.add(off / KC * A_CHUNK) as *mut _, v);
                 }
             }
             // SAFETY: r < m row sums (contract).
@@ -198,23 +201,27 @@ unsafe fn tile_amx(args: &TileArgs) {
     let groups = args.k.div_ceil(KR);
     let full = groups / 16;
     let rest = groups % 16;
-    let p = pitch(args.k);
     // The last chunk's B groups, zero-padded to 16 (reading the panel past its end
     // would leave the buffer).
-    let mut tail = [0u8; B_CHUNK];
+    // Both buffers cache-line aligned: a tile load or store that splits lines is slow.
+    #[repr(C, align(64))]
+    struct Tail([u8; B_CHUNK]);
+    #[repr(C, align(64))]
+    struct Acc([[i32; NR]; MR]);
+    let mut tail = Tail([0u8; B_CHUNK]);
     if rest > 0 {
         // SAFETY: groups full·16 .. groups of the panel exist (ceil(K/4) groups).
         unsafe {
             core::ptr::copy_nonoverlapping(
                 args.b.add(full * B_CHUNK) as *const u8,
-                tail.as_mut_ptr(),
+                tail.0.as_mut_ptr(),
                 rest * NR * KR,
             )
         };
     }
-    let mut c = [[0i32; NR]; MR];
+    let mut c = Acc([[0i32; NR]; MR]);
     // SAFETY: the tile state is usable (contract); the asm reads `full` chunks of the
-    // packed A tile (rows 0..32 at the pitch, 64 bytes per chunk) and of the panel
+    // packed A tile (2048 bytes per chunk) and of the panel
     // (2048 bytes per chunk), then one chunk of A and of `tail` when `rest > 0`; it
     // writes the 32×32 i32 buffer `c` and releases the tile state.
     unsafe {
@@ -228,24 +235,23 @@ unsafe fn tile_amx(args: &TileArgs) {
             "jz 3f",
             ".p2align 5",
             "2:",
-            "tileloadd tmm4, [{a} + {p}*1]",
-            "tileloadd tmm5, [{a16} + {p}*1]",
+            "tileloadd tmm4, [{a} + {k64}*1]",
             "tileloadd tmm6, [{b} + {s}*1]",
-            "tileloadd tmm7, [{b} + {s}*1 + 64]",
             "tdpbusd tmm0, tmm4, tmm6",
+            "tileloadd tmm7, [{b} + {s}*1 + 64]",
             "tdpbusd tmm1, tmm4, tmm7",
+            "tileloadd tmm5, [{a} + {k64}*1 + 1024]",
             "tdpbusd tmm2, tmm5, tmm6",
             "tdpbusd tmm3, tmm5, tmm7",
-            "add {a}, 64",
-            "add {a16}, 64",
+            "add {a}, 2048",
             "add {b}, 2048",
             "dec {n}",
             "jnz 2b",
             "3:",
             "test {rest}, {rest}",
             "jz 4f",
-            "tileloadd tmm4, [{a} + {p}*1]",
-            "tileloadd tmm5, [{a16} + {p}*1]",
+            "tileloadd tmm4, [{a} + {k64}*1]",
+            "tileloadd tmm5, [{a} + {k64}*1 + 1024]",
             "tileloadd tmm6, [{t} + {s}*1]",
             "tileloadd tmm7, [{t} + {s}*1 + 64]",
             "tdpbusd tmm0, tmm4, tmm6",
@@ -260,15 +266,14 @@ unsafe fn tile_amx(args: &TileArgs) {
             "tilerelease",
             cfg = in(reg) CONFIG.0.as_ptr(),
             a = inout(reg) args.a => _,
-            a16 = inout(reg) args.a.add(16 * p) => _,
             b = inout(reg) args.b => _,
-            p = in(reg) p,
+            k64 = in(reg) KC,
             s = in(reg) NR * KR,
             n = inout(reg) full => _,
             rest = in(reg) rest,
-            t = in(reg) tail.as_ptr(),
-            c = in(reg) c.as_mut_ptr(),
-            c16 = in(reg) c.as_mut_ptr().add(16),
+            t = in(reg) tail.0.as_ptr(),
+            c = in(reg) c.0.as_mut_ptr(),
+            c16 = in(reg) c.0.as_mut_ptr().add(16),
             options(nostack),
         );
     }
@@ -289,7 +294,7 @@ unsafe fn tile_amx(args: &TileArgs) {
             ..*args
         };
         // SAFETY: AVX-512F+BW present; `part` describes rows i0..i0 + m; `c` holds them.
-        unsafe { epilogue_rows(&part, &c[i0..i0 + m]) };
+        unsafe { epilogue_rows(&part, &c.0[i0..i0 + m]) };
         i0 += m;
     }
 }

@@ -51,6 +51,8 @@ pub static GEMM: GemmKernel = GemmKernel {
     pack,
     pack_a: Some(APack {
         min_rows: 2,
+        // Two panels (N ≤ 64, e.g. 3136×576×64) ran no faster packed than in place.
+        min_panels: 3,
         tile_bytes: a_tile_bytes,
         pack: pack_a,
     }),
