@@ -134,7 +134,7 @@ impl fmt::Display for Error {
             Error::IsaUnavailable { isa, reason } => write!(f, "ISA {isa} unavailable: {reason}"),
             Error::UnknownIsa(s) => write!(
                 f,
-                "unknown ISA {s:?} (expected one of scalar, avx2, avxvnni, avx512bw, avx512vnni, neon, dotprod, i8mm)"
+                "unknown ISA {s:?} (expected one of scalar, avx2, avxvnni, avx512bw, avx512vnni, amx, neon, dotprod, i8mm)"
             ),
             Error::LayoutMismatch { packed_for, requested } => write!(
                 f,

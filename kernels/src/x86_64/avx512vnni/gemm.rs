@@ -1,32 +1,40 @@
-//! `x86_64::avx512vnni::gemm_u8i8_12x32c4`: an 8×32 tile of u8×i8 → i32 with `vpdpbusd`,
-//! K in groups of 4, and the fused output stage on the way out.
+//! `x86_64::avx512vnni::gemm_u8i8_12x32c4`: a 12×32 tile of u8×i8 → i32 with
+//! `vpdpbusd`, K in groups of 4, and the fused output stage on the way out.
 //!
 //! Packed B layout (shared with every `…c4` kernel, see [`crate::PackArgs`]): panels of
-//! 32 columns; per group of 4 K values, 32 columns × 4 bytes = two zmm. A is read in
-//! place (u8, or i8 XORed with 0x80 on the broadcast; see the crate docs' canonical
-//! operands), 4 bytes per row per group, broadcast to 16 lanes.
+//! 32 columns; per group of 4 K values, 32 columns × 4 bytes = two zmm.
+//!
+//! A comes two ways. Packed ([`pack_a`], what the driver uses when a row block spans at
+//! least 3 panels): per 12-row tile, group `g` of row `i` at `48·g + 4·i`, canonical u8,
+//! with the row sums. In place: row-major u8, or i8 XORed with 0x80 on the broadcast
+//! (the crate docs' canonical operands), the row sums taken when needed.
 //!
 //! ```text
 //! for each group g of 4 K values:           (inner loop, per tile of M ≤ 12 rows)
 //!     b0, b1 = load 2 zmm of the panel      (columns 0..16, 16..32)
 //!     for i in 0..M: a = broadcast(A[i][4g..4g+4]);  acc[i][0] += a·b0; acc[i][1] += a·b1
-//! tail (K % 4 bytes): same with the last A bytes zero-padded (B is zero there)
-//! row sums Σ_k A[i][k] (vpsadbw) only when some zb ≠ 0
+//! tail (K % 4 bytes): zero-padded A bytes (packed: already zero; B is zero there)
 //! epilogue: acc + za·(K·zb − colsum) − zb·rowsum, then bias / requantize / store (masked)
 //! ```
 //!
 //! Optimisations: (1) 24 zmm accumulators (M = 12) reuse each B load 12 times and each A
 //! broadcast twice: 2 loads + 12 broadcasts per 24 `vpdpbusd` (1536 multiply-adds);
 //! 12×32 measured fastest of 8×32, 12×32, 14×32, 8×48, 6×64, 7×64 and 4×96 in a
-//! register-and-L1 loop on the development machine (Sapphire-Rapids-class Xeon);
-//! (2) the M = 1 (GEMV) tile keeps two accumulator chains per half so consecutive
-//! `vpdpbusd` do not wait on each other's latency; (3) the tile height is a const
-//! generic, stamped out for M = 1..=12 and u8/i8 A, so no branch is left in the loop;
-//! (4) the output stage (all schemes) runs on zmm registers with masked stores, so
-//! column edges need no scalar path; (5) the K loop is unrolled by two groups (4 B
-//! vectors live), so each row address is formed once per 8 bytes of A and the loop
-//! overhead halves: +10–15 % over one group per iteration on the development machine
-//! (`zeropoint bench`, 1024³ and 2048³).
+//! register-and-L1 loop on the development machine (Sapphire-Rapids-class Xeon); (2)
+//! full 12-row tiles of packed A run an assembly loop ([`loop_12`]): one A pointer with
+//! constant row offsets, two groups per iteration, nothing else in the loop, and the A
+//! tile is one sequential stream (rows at their own stride were 12 streams the L1
+//! prefetcher did not keep up with: 66 % against 75 % at 2048³ with the same loop); (3)
+//! packing A once per row block does the i8 → u8 flip and the row sums once instead of
+//! once per panel; (4) the M = 1 (GEMV) tile keeps two accumulator chains per half so
+//! consecutive `vpdpbusd` do not wait on each other's latency; (5) the tile height is a
+//! const generic, stamped out for M = 1..=12 and u8/i8 A, so no branch is left in the
+//! loop; (6) the output stage (all schemes) runs on zmm registers with masked stores.
+//!
+//! The limit of this design on the development machine: the 12 broadcast loads per 24
+//! `vpdpbusd` keep the loop at 85–91 % of the register-only `vpdpbusd` rate even with
+//! every operand in L1 (`vpdpbusd` with an embedded-broadcast memory operand instead was
+//! slower: 24 more loads per group); a B-only loop reaches 92–99 %.
 
 use core::arch::x86_64::*;
 
