@@ -136,6 +136,34 @@ pub unsafe fn pack<const NR: usize, const KR: usize>(args: &PackArgs) {
     }
 }
 
+/// Packs columns `col0..N` of `args` (`col0` a multiple of `NR`) with [`pack`]: the
+/// panels from `col0 / NR` on, with their column sums. The SIMD packers use it for a
+/// partial last panel; nothing happens when `col0 >= N`.
+///
+/// # Safety
+/// As for [`pack`]; `col0` is a multiple of `NR`.
+pub unsafe fn pack_columns_from<const NR: usize, const KR: usize>(args: &PackArgs, col0: usize) {
+    if col0 >= args.n {
+        return;
+    }
+    let kp = args.k.div_ceil(KR) * KR;
+    // Column col0 < N is an element of B; panel col0 / NR starts at byte
+    // (col0 / NR)·kp·NR of dst and its sums at entry col0 of colsum, and the panels from
+    // there on are exactly those of the N − col0 remaining columns.
+    // SAFETY: the offsets stated just above stay inside the extents of the contract.
+    let sub = unsafe {
+        PackArgs {
+            src: args.src.add(col0 * args.n_stride),
+            n: args.n - col0,
+            dst: args.dst.add(col0 / NR * kp * NR),
+            colsum: args.colsum.add(col0),
+            ..*args
+        }
+    };
+    // SAFETY: `sub` describes the remaining columns with valid pointers (see above).
+    unsafe { pack::<NR, KR>(&sub) }
+}
+
 /// Computes one tile of up to `MR` rows × `NR` lanes and stores lanes
 /// `lane_begin..lane_end` through the output stage.
 ///
