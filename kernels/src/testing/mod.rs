@@ -631,12 +631,12 @@ pub fn reference_pack(nr: usize, kr: usize, case: &PackCase) -> (Vec<i8>, Vec<i3
     let panels = case.n.div_ceil(nr);
     let mut packed = vec![0i8; panels * kp * nr];
     let mut colsum = vec![0i32; panels * nr];
-    for j in 0..case.n {
+    for (j, sum) in colsum.iter_mut().enumerate().take(case.n) {
         let (p, lane) = (j / nr, j % nr);
         for kk in 0..case.k {
             let v = (case.b[kk * case.k_stride + j * case.n_stride] ^ case.xor) as i8;
             packed[p * kp * nr + (kk / kr) * nr * kr + lane * kr + kk % kr] = v;
-            colsum[j] = colsum[j].wrapping_add(v as i32);
+            *sum = sum.wrapping_add(v as i32);
         }
     }
     (packed, colsum)
