@@ -119,7 +119,9 @@ impl Engine {
         let kernel = self.gemm_kernel();
         let len = kernel.packed_len(k, n);
         let n_pad = kernel.panels(n) * kernel.nr;
-        let mut data = vec![0i8; len];
+        // Not zeroed first: the packer writes every byte (`GemmKernel::pack`), so a
+        // model load does not pay for a memset of its weights.
+        let mut data: Vec<i8> = Vec::with_capacity(len);
         let mut colsum = vec![0i32; n_pad];
         let (k_stride, n_stride) = match layout {
             WeightLayout::KxN => (b.stride, 1),
@@ -139,10 +141,12 @@ impl Engine {
             };
             // The engine only holds kernels whose ISA the CPU supports; `b` was
             // checked to span (rows−1)·stride + cols elements, covering every (k, n) the
-            // strides address; `data` and `colsum` have the sizes the kernel's geometry
-            // asks for.
+            // strides address; `data` (its capacity) and `colsum` have the sizes the
+            // kernel's geometry asks for.
             // SAFETY: the conditions stated just above hold.
             unsafe { (kernel.pack)(&args) };
+            // SAFETY: the packer wrote all `len` bytes of the capacity (its contract).
+            unsafe { data.set_len(len) };
         }
         let zb: Vec<i32> = (0..n_pad)
             .map(|j| match zero_points {

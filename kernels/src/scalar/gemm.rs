@@ -35,15 +35,18 @@ pub static GEMM: GemmKernel = GemmKernel {
 pub unsafe fn pack<const NR: usize, const KR: usize>(args: &PackArgs) {
     let kp = args.k.div_ceil(KR) * KR;
     let panels = args.n.div_ceil(NR);
-    // SAFETY: dst holds panels·kp·NR bytes and colsum panels·NR values (contract).
+    // dst holds panels·kp·NR bytes and colsum panels·NR values (contract), possibly
+    // uninitialised: both are zeroed through the raw pointers before they are viewed as
+    // slices.
+    // SAFETY: the extents stated just above.
     let (dst, colsum) = unsafe {
+        core::ptr::write_bytes(args.dst, 0, panels * kp * NR);
+        core::ptr::write_bytes(args.colsum, 0, panels * NR);
         (
             core::slice::from_raw_parts_mut(args.dst, panels * kp * NR),
             core::slice::from_raw_parts_mut(args.colsum, panels * NR),
         )
     };
-    dst.fill(0);
-    colsum.fill(0);
     let (k, n, x) = (args.k, args.n, args.xor);
     if args.k_stride == 1 {
         let full = k / KR;
