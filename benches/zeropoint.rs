@@ -1,9 +1,10 @@
 //! `cargo bench`: every available variant of every operation, ids `<op>/<variant>/<shape>`
 //! (for example `gemm/scalar::gemm_u8i8_4x8c1/256x256x256`), with `Throughput` set
 //! (GEMM/GEMV: 2·M·N·K operations, reported by criterion as elements/s = OPS; element-wise:
-//! bytes read + written), plus the f32 baseline (`matrixmultiply::sgemm_f32`) on the same
-//! shapes. The workloads are those of `zeropoint bench` (`src/cli/workloads.rs`, included
-//! below), so the two report the same things.
+//! bytes read + written; weight packing: source bytes), plus the f32 baseline
+//! (`matrixmultiply::sgemm_f32`) on the same shapes. The workloads are those of
+//! `zeropoint bench` (`src/cli/workloads.rs`, included below), so the two report the
+//! same things.
 //!
 //! Variants are listed by `zeropoint::variants()` and forced through
 //! `Engine::with_isa`: a new kernel is benchmarked with no change here. Inputs and packed
@@ -29,7 +30,8 @@ use zeropoint::{variants, Isa, OpKind};
 mod workloads;
 
 use workloads::{
-    engine_for, ElemRun, F32Gemm, GemmInputs, GemmRun, ELEM_SHAPES, F32_BASELINE, GEMM_SHAPES,
+    engine_for, ElemRun, F32Gemm, GemmInputs, GemmRun, PackRun, ELEM_SHAPES, F32_BASELINE,
+    GEMM_SHAPES, PACK_SHAPES,
 };
 
 /// Sets sampling for a benchmark whose call is estimated to take `est_s` seconds.
@@ -138,6 +140,34 @@ fn elementwise(c: &mut Criterion) {
         }
         group.finish();
     }
+}
+
+/// Weight packing (`Engine::pack_weights`) per GEMM variant, both source layouts:
+/// `pack/<variant>/4096x4096_nxk` and `…_kxn`, throughput in source bytes.
+fn pack(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pack");
+    for &shape in PACK_SHAPES {
+        group.throughput(Throughput::BytesDecimal(shape.bytes()));
+        for v in variants().iter().filter(|v| v.op == OpKind::Gemm) {
+            let id = format!("pack/{}/{}", v.name, shape.label());
+            let engine = match engine_for(v) {
+                Ok(e) => e,
+                Err(why) => {
+                    eprintln!("skipping {id}: {why}");
+                    continue;
+                }
+            };
+            // The portable packer moves about 1 GB/s, the SIMD packers several.
+            let rate = if v.isa == Isa::Scalar { 1e9 } else { 5e9 };
+            configure(&mut group, shape.bytes() as f64 / rate);
+            let mut run: Option<PackRun> = None;
+            group.bench_function(BenchmarkId::new(v.name, shape.label()), |b| {
+                let run = run.get_or_insert_with(|| PackRun::new(engine, shape));
+                b.iter(|| run.run());
+            });
+        }
+    }
+    group.finish();
 }
 
 /// The quantized layers (issue 6): `linear` (32×4096×4096, u8 → u8, against the
@@ -251,6 +281,6 @@ fn layers(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().nresamples(20_000);
-    targets = gemm, elementwise, layers
+    targets = gemm, elementwise, pack, layers
 }
 criterion_main!(benches);

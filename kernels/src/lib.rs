@@ -132,7 +132,10 @@ pub const DEPTHWISE_KERNELS: &[&DepthwiseKernel] = &[
 
 #[cfg(test)]
 mod tests {
-    use crate::testing::{check_elementwise, gemm_sweep, skip_or_require};
+    use crate::testing::{
+        check_elementwise, check_pack, gemm_sweep, pack_sweep, reference_pack, skip_or_require,
+        PackCase, PackFill, PackSource, Rng,
+    };
 
     #[test]
     fn every_gemm_kernel_matches_the_reference() {
@@ -143,6 +146,84 @@ mod tests {
             let n = gemm_sweep(k).unwrap_or_else(|e| panic!("{e}"));
             std::eprintln!("{}: {n} cases", k.name);
         }
+    }
+
+    #[test]
+    fn every_packer_matches_the_layout_definition() {
+        for k in crate::GEMM_KERNELS {
+            if skip_or_require(k.name, k.isa) {
+                continue;
+            }
+            let n = pack_sweep(k).unwrap_or_else(|e| panic!("{e}"));
+            std::eprintln!("{}: {n} packing cases", k.name);
+        }
+    }
+
+    /// The portable packer at every geometry a table uses (the SIMD packers fall back to
+    /// it for generic strides and partial panels), against the definition.
+    #[test]
+    fn portable_packer_matches_the_layout_definition() {
+        use crate::scalar::gemm::pack;
+        use crate::{GemmKernel, Isa};
+        macro_rules! table {
+            ($nr:literal, $kr:literal) => {
+                GemmKernel {
+                    name: concat!("scalar::gemm::pack::<", $nr, ", ", $kr, ">"),
+                    isa: Isa::Scalar,
+                    mr: 1,
+                    nr: $nr,
+                    kr: $kr,
+                    pack: pack::<$nr, $kr>,
+                    pack_a: None,
+                    tile: crate::scalar::gemm::tile::<1, $nr, $kr>,
+                }
+            };
+        }
+        let tables = [
+            table!(8, 1),
+            table!(16, 2),
+            table!(32, 2),
+            table!(32, 4),
+            table!(4, 16),
+            table!(16, 4),
+            table!(16, 8),
+        ];
+        let mut rng = Rng(0x9AC1);
+        for t in &tables {
+            let mut cases = 0;
+            for n in [1, t.nr - 1, t.nr, t.nr + 1, 2 * t.nr + 1] {
+                for k in [1, t.kr - 1, t.kr, t.kr + 1, 3 * t.kr + 1, 63, 64, 65, 257] {
+                    for source in [PackSource::NxK, PackSource::KxN, PackSource::Strided] {
+                        for xor in [0, 0x80] {
+                            let case = PackCase::new(
+                                &mut rng,
+                                k.max(1),
+                                n,
+                                source,
+                                k % 3,
+                                xor,
+                                PackFill::Random,
+                            );
+                            check_pack(t, &case).unwrap_or_else(|e| panic!("{e}"));
+                            cases += 1;
+                        }
+                    }
+                }
+            }
+            std::eprintln!("{}: {cases} packing cases", t.name);
+        }
+        // The definition itself on a hand-checked case: K×N 3×2, KR = 2, NR = 2.
+        let case = PackCase {
+            k: 3,
+            n: 2,
+            k_stride: 2,
+            n_stride: 1,
+            xor: 0x80,
+            b: std::vec![0x00, 0xff, 0x81, 0x7f, 0x80, 0x01],
+        };
+        let (packed, sums) = reference_pack(2, 2, &case);
+        assert_eq!(packed, [-128, 1, 127, -1, 0, 0, -127, 0]);
+        assert_eq!(sums, [-127, -1]);
     }
 
     #[test]

@@ -27,10 +27,12 @@ pub struct PackArgs {
     pub n: usize,
     /// XORed into every source byte: 0x80 turns u8 into the canonical i8, 0 keeps i8.
     pub xor: u8,
-    /// Destination, `ceil(N/NR)·Kp·NR` bytes.
+    /// Destination, `ceil(N/NR)·Kp·NR` bytes, possibly uninitialised: the packer writes
+    /// every one of them (padding included) and reads none it has not written.
     pub dst: *mut i8,
     /// Destination of the column sums of the packed (canonical) values,
-    /// `ceil(N/NR)·NR` entries; padding columns get 0.
+    /// `ceil(N/NR)·NR` entries (possibly uninitialised, all written); padding columns
+    /// get 0.
     pub colsum: *mut i32,
 }
 
@@ -95,7 +97,8 @@ pub struct GemmKernel {
     pub nr: usize,
     /// K values packed together per column.
     pub kr: usize,
-    /// Packs a whole B.
+    /// Packs a whole B: writes every byte of `dst` and every entry of `colsum` (see
+    /// [`PackArgs`]), so both may be uninitialised memory.
     ///
     /// # Safety
     /// The CPU supports `isa`; the pointers of `PackArgs` are valid as documented there.

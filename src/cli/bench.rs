@@ -7,8 +7,8 @@
 //! 3. Per operation × variant × shape ([`super::workloads`], the same workloads as
 //!    `cargo bench`): median time, GOPS or GB/s, and the percentage of the relevant
 //!    limit — GEMM against the dot-product peak of the kernel's ISA (none for scalar),
-//!    GEMV and the element-wise operations against the read bandwidth. The f32 baseline
-//!    runs on the same shapes.
+//!    GEMV, weight packing and the element-wise operations against the read bandwidth.
+//!    The f32 baseline runs on the same shapes.
 //!
 //! Progress goes to stderr; the report to stdout; `--json FILE` also writes everything
 //! as JSON for `zeropoint compare`.
@@ -23,8 +23,8 @@ use super::fingerprint;
 use super::limits::{self, Limits};
 use super::measure::{time, Budget, Progress, Timing};
 use super::workloads::{
-    engine_for, ElemRun, F32Gemm, GemmInputs, GemmRun, GemmShape, ELEM_SHAPES, F32_BASELINE,
-    GEMM_SHAPES,
+    engine_for, ElemRun, F32Gemm, GemmInputs, GemmRun, GemmShape, PackRun, ELEM_SHAPES,
+    F32_BASELINE, GEMM_SHAPES, PACK_SHAPES,
 };
 
 /// The format tag of the JSON file.
@@ -168,8 +168,11 @@ pub fn main(args: &[String]) -> ExitCode {
     let all = variants();
     let gemm_variants: Vec<_> = all.iter().filter(|v| v.op == OpKind::Gemm).collect();
     let elem_variants: Vec<_> = all.iter().filter(|v| v.op == OpKind::Elementwise).collect();
-    let total =
-        2 + GEMM_SHAPES.len() * (gemm_variants.len() + 1) + ELEM_SHAPES.len() * elem_variants.len();
+    let total = 2
+        + GEMM_SHAPES.len() * (gemm_variants.len() + 1)
+        + 1
+        + PACK_SHAPES.len() * gemm_variants.len()
+        + ELEM_SHAPES.len() * elem_variants.len();
     let mut progress = Progress::new(total);
 
     // 1. Limits.
@@ -335,6 +338,41 @@ pub fn main(args: &[String]) -> ExitCode {
                 }
             }
             Err(why) => skip(&mut progress, id, why),
+        }
+    }
+
+    // 2c. Weight packing (what a model load pays), every GEMM variant, both source
+    // layouts, against the read bandwidth.
+    for &shape in PACK_SHAPES {
+        for v in &gemm_variants {
+            let id = format!("pack/{}/{}", v.name, shape.label());
+            progress.step(&id);
+            let engine = match engine_for(v) {
+                Ok(e) => e,
+                Err(why) => {
+                    skip(&mut progress, id, why);
+                    continue;
+                }
+            };
+            let mut run = PackRun::new(engine, shape);
+            let timing = time(budget, || run.run());
+            let mut row = Row {
+                op: "pack",
+                variant: v.name.to_string(),
+                isa: Some(v.isa),
+                shape: shape.label(),
+                timing,
+                ops: None,
+                bytes: Some(shape.bytes()),
+                gops_unit: false,
+                pct: None,
+                // Source and packed copy.
+                fits_llc: llc.map(|l| 2 * shape.bytes() <= l),
+            };
+            row.pct = row
+                .gb_per_s()
+                .map(|g| (100.0 * g / bw, Limit::ReadBandwidth));
+            rows.push(row);
         }
     }
 

@@ -10,6 +10,8 @@
 //!   baseline.
 //! - quantize (f32 → u8) and dequantize (u8 → f32) of 2^20 and 2^24 values; requantize
 //!   of 2^20 i32 (1024 rows × 1024 channels, Fp32 per-channel, → u8).
+//! - weight packing (`Engine::pack_weights`, what a model load pays) of a 4096×4096 i8
+//!   matrix stored N×K (one row per output channel) and K×N; GB/s of source weights.
 //!
 //! Every kernel variant is reached by forcing its ISA through [`Engine::with_isa`], so a
 //! kernel added to `zeropoint::variants()` is measured with no new code here.
@@ -264,6 +266,86 @@ impl F32Gemm {
             )
         };
         black_box(&mut self.c);
+    }
+}
+
+/// One weight-packing shape: a K×N i8 matrix stored in `layout`, packed by
+/// `Engine::pack_weights` (allocation, the kernel's packer with its column sums, and the
+/// zero-point correction arrays: everything a model load pays per weight matrix).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackShape {
+    /// Depth K.
+    pub k: usize,
+    /// Columns (output channels) N.
+    pub n: usize,
+    /// How the source is stored.
+    pub layout: WeightLayout,
+}
+
+/// Every packing shape measured: the same realistic weight (4096×4096, 16 MiB) in both
+/// source layouts.
+pub const PACK_SHAPES: &[PackShape] = &[
+    PackShape {
+        k: 4096,
+        n: 4096,
+        layout: WeightLayout::NxK,
+    },
+    PackShape {
+        k: 4096,
+        n: 4096,
+        layout: WeightLayout::KxN,
+    },
+];
+
+impl PackShape {
+    /// `KxN_nxk` or `KxN_kxn` (dimensions, then the source layout).
+    pub fn label(&self) -> String {
+        let layout = match self.layout {
+            WeightLayout::NxK => "nxk",
+            WeightLayout::KxN => "kxn",
+        };
+        format!("{}x{}_{layout}", self.k, self.n)
+    }
+
+    /// Bytes of source weights per call.
+    pub fn bytes(&self) -> u64 {
+        (self.k * self.n) as u64
+    }
+}
+
+/// One packing workload: the source weights, packed with one engine per call.
+pub struct PackRun {
+    engine: Engine,
+    shape: PackShape,
+    w: Vec<i8>,
+}
+
+impl PackRun {
+    /// Random i8 weights for `shape`, packed with `engine`.
+    pub fn new(engine: Engine, shape: PackShape) -> Self {
+        let w = pseudo_random_bytes(shape.k * shape.n, 7)
+            .into_iter()
+            .map(|b| b as i8)
+            .collect();
+        PackRun { engine, shape, w }
+    }
+
+    /// One call: packs the weights (and drops the result).
+    pub fn run(&mut self) {
+        let PackShape { k, n, layout } = self.shape;
+        let (rows, cols) = match layout {
+            WeightLayout::NxK => (n, k),
+            WeightLayout::KxN => (k, n),
+        };
+        let packed = self
+            .engine
+            .pack_weights(
+                Matrix::new(black_box(&self.w), rows, cols),
+                layout,
+                PerChannel::Tensor(0i8),
+            )
+            .expect("benchmark weights pack");
+        black_box(&packed);
     }
 }
 

@@ -36,15 +36,18 @@ pub static GEMM: GemmKernel = GemmKernel {
 pub unsafe fn pack<const NR: usize, const KR: usize>(args: &PackArgs) {
     let kp = args.k.div_ceil(KR) * KR;
     let panels = args.n.div_ceil(NR);
-    // SAFETY: dst holds panels·kp·NR bytes and colsum panels·NR values (contract).
+    // dst holds panels·kp·NR bytes and colsum panels·NR values (contract), possibly
+    // uninitialised: both are zeroed through the raw pointers before they are viewed as
+    // slices.
+    // SAFETY: the extents stated just above.
     let (dst, colsum) = unsafe {
+        core::ptr::write_bytes(args.dst, 0, panels * kp * NR);
+        core::ptr::write_bytes(args.colsum, 0, panels * NR);
         (
             core::slice::from_raw_parts_mut(args.dst, panels * kp * NR),
             core::slice::from_raw_parts_mut(args.colsum, panels * NR),
         )
     };
-    dst.fill(0);
-    colsum.fill(0);
     let (k, n, x) = (args.k, args.n, args.xor);
     if args.k_stride == 1 {
         let full = k / KR;
@@ -135,6 +138,34 @@ pub unsafe fn pack<const NR: usize, const KR: usize>(args: &PackArgs) {
             *total = sum;
         }
     }
+}
+
+/// Packs columns `col0..N` of `args` (`col0` a multiple of `NR`) with [`pack`]: the
+/// panels from `col0 / NR` on, with their column sums. The SIMD packers use it for a
+/// partial last panel; nothing happens when `col0 >= N`.
+///
+/// # Safety
+/// As for [`pack`]; `col0` is a multiple of `NR`.
+pub unsafe fn pack_columns_from<const NR: usize, const KR: usize>(args: &PackArgs, col0: usize) {
+    if col0 >= args.n {
+        return;
+    }
+    let kp = args.k.div_ceil(KR) * KR;
+    // Column col0 < N is an element of B; panel col0 / NR starts at byte
+    // (col0 / NR)·kp·NR of dst and its sums at entry col0 of colsum, and the panels from
+    // there on are exactly those of the N − col0 remaining columns.
+    // SAFETY: the offsets stated just above stay inside the extents of the contract.
+    let sub = unsafe {
+        PackArgs {
+            src: args.src.add(col0 * args.n_stride),
+            n: args.n - col0,
+            dst: args.dst.add(col0 / NR * kp * NR),
+            colsum: args.colsum.add(col0),
+            ..*args
+        }
+    };
+    // SAFETY: `sub` describes the remaining columns with valid pointers (see above).
+    unsafe { pack::<NR, KR>(&sub) }
 }
 
 /// Computes one tile of up to `MR` rows × `NR` lanes and stores lanes

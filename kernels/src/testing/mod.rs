@@ -7,6 +7,10 @@
 //! - [`gemm_sweep`]: the deterministic shape sweep (m around MR, n around NR, K around
 //!   KR and unroll sizes, K large enough to wrap i32, odd strides, unaligned column
 //!   blocks, zero points at both ends, every output stage).
+//! - [`PackCase`] + [`check_pack`] + [`pack_sweep`]: a kernel table's packer against the
+//!   layout's definition ([`reference_pack`]): every packed byte and column sum, the
+//!   source ending at a guard page, the destination between a canary lead and a guard
+//!   page and pre-filled with a pattern (so a byte the packer skips is caught).
 //! - [`check_elementwise`]: an element-wise table against the scalar definitions.
 //! - [`skip_or_require`]: prints `skipping <name>: CPU lacks <feature>`, or fails when
 //!   `ZEROPOINT_TEST_REQUIRE` names the ISA.
@@ -393,6 +397,17 @@ impl Guarded {
         self.ptr
     }
 
+    /// Start of the data, for writing (the mapping is readable and writable).
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.ptr
+    }
+
+    /// The data.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `ptr..ptr + len` is initialised (copied in `new`) and owned by `self`.
+        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
     /// Length of the data.
     pub fn len(&self) -> usize {
         self.len
@@ -573,6 +588,232 @@ fn show(t: DstType, bytes: &[u8]) -> String {
             format!("{v:e} ({:#010x})", v.to_bits())
         }
     }
+}
+
+/// One packing case: B (K×N, any strides) as bytes, in the caller's domain.
+#[derive(Clone, Debug)]
+pub struct PackCase {
+    /// Depth K (≥ 1).
+    pub k: usize,
+    /// Columns N (≥ 1).
+    pub n: usize,
+    /// Bytes between `B[k][n]` and `B[k+1][n]`.
+    pub k_stride: usize,
+    /// Bytes between `B[k][n]` and `B[k][n+1]`.
+    pub n_stride: usize,
+    /// 0 (i8 B) or 0x80 (u8 B).
+    pub xor: u8,
+    /// The source: element `(kk, j)` at `kk·k_stride + j·n_stride`; exactly as long as
+    /// the last element needs.
+    pub b: Vec<u8>,
+}
+
+/// How [`PackCase::new`] stores B.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PackSource {
+    /// N×K rows (`k_stride == 1`, `n_stride = K + pad`).
+    NxK,
+    /// K×N rows (`n_stride == 1`, `k_stride = N + pad`).
+    KxN,
+    /// Neither: `k_stride = 2`, `n_stride = 2K + 1 + pad` (columns interleaved with
+    /// gaps), the packers' generic path.
+    Strided,
+}
+
+/// What [`PackCase::new`] fills B with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PackFill {
+    /// Random bytes biased towards 0x00, 0x7f, 0x80, 0xff.
+    Random,
+    /// Every byte the same (e.g. the one that becomes −128 or 127 after the XOR).
+    All(u8),
+}
+
+impl PackCase {
+    /// A case of K×N stored as `source` with `pad` extra bytes of row stride.
+    pub fn new(
+        rng: &mut Rng,
+        k: usize,
+        n: usize,
+        source: PackSource,
+        pad: usize,
+        xor: u8,
+        fill: PackFill,
+    ) -> Self {
+        let (k_stride, n_stride) = match source {
+            PackSource::NxK => (1, k + pad),
+            PackSource::KxN => (n + pad, 1),
+            PackSource::Strided => (2, 2 * k + 1 + pad),
+        };
+        let len = (k - 1) * k_stride + (n - 1) * n_stride + 1;
+        let b = match fill {
+            PackFill::Random => (0..len).map(|_| rng.byte()).collect(),
+            PackFill::All(v) => vec![v; len],
+        };
+        PackCase {
+            k,
+            n,
+            k_stride,
+            n_stride,
+            xor,
+            b,
+        }
+    }
+}
+
+/// The packed layout of geometry `nr`, `kr` written as its definition (see
+/// [`PackArgs`]): `(packed bytes, column sums)`, the sums `ceil(N/nr)·nr` long with 0 for
+/// padding columns.
+pub fn reference_pack(nr: usize, kr: usize, case: &PackCase) -> (Vec<i8>, Vec<i32>) {
+    let kp = case.k.div_ceil(kr) * kr;
+    let panels = case.n.div_ceil(nr);
+    let mut packed = vec![0i8; panels * kp * nr];
+    let mut colsum = vec![0i32; panels * nr];
+    for (j, sum) in colsum.iter_mut().enumerate().take(case.n) {
+        let (p, lane) = (j / nr, j % nr);
+        for kk in 0..case.k {
+            let v = (case.b[kk * case.k_stride + j * case.n_stride] ^ case.xor) as i8;
+            packed[p * kp * nr + (kk / kr) * nr * kr + lane * kr + kk % kr] = v;
+            *sum = sum.wrapping_add(v as i32);
+        }
+    }
+    (packed, colsum)
+}
+
+/// Packs `case` with `kernel.pack` and compares every byte and column sum with
+/// [`reference_pack`]. The source ends right before a guard page (an over-read faults);
+/// both destinations sit between a lead of canaries and a guard page (a write past the
+/// end faults, one before the start is reported) and are pre-filled with a pattern, so
+/// a padding byte or sum the packer fails to write is reported too. On mismatch returns
+/// a message naming the kernel, geometry, shape, strides, XOR, index, reference and
+/// actual values.
+///
+/// The caller checks that the CPU supports `kernel.isa`.
+pub fn check_pack(kernel: &GemmKernel, case: &PackCase) -> Result<(), String> {
+    assert!(
+        kernel.isa.is_supported(),
+        "check_pack called for an unsupported kernel"
+    );
+    const LEAD: usize = 64;
+    const FILL: u8 = 0x5C;
+    let (want, want_sums) = reference_pack(kernel.nr, kernel.kr, case);
+    let src = Guarded::new(&case.b);
+    let mut dst = Guarded::new(&vec![FILL; LEAD + want.len()]);
+    let mut sums = Guarded::new(&vec![FILL; 4 * (LEAD + want_sums.len())]);
+    let args = PackArgs {
+        src: src.as_ptr(),
+        k_stride: case.k_stride,
+        n_stride: case.n_stride,
+        k: case.k,
+        n: case.n,
+        xor: case.xor,
+        // SAFETY: LEAD bytes into a buffer of LEAD + packed_len bytes.
+        dst: unsafe { dst.as_mut_ptr().add(LEAD) } as *mut i8,
+        // SAFETY: 4·LEAD bytes (LEAD i32) into a buffer of 4·(LEAD + sums) bytes; the
+        // mapping is page-aligned and LEAD·4 is a multiple of 4, so the i32s are aligned.
+        colsum: unsafe { sums.as_mut_ptr().add(4 * LEAD) } as *mut i32,
+    };
+    // SAFETY: the CPU supports the ISA (asserted); the source covers every (k, n) the
+    // strides address; dst and colsum have the sizes of the kernel's geometry.
+    unsafe { (kernel.pack)(&args) };
+    let fail = |what: String| {
+        Err(format!(
+            "{} (NR={} KR={}) pack K×N={}×{} k_stride={} n_stride={} xor={:#04x}: {what}",
+            kernel.name,
+            kernel.nr,
+            kernel.kr,
+            case.k,
+            case.n,
+            case.k_stride,
+            case.n_stride,
+            case.xor
+        ))
+    };
+    let (lead, got) = dst.as_slice().split_at(LEAD);
+    if lead.iter().any(|&b| b != FILL) {
+        return fail("wrote before the packed buffer".into());
+    }
+    if let Some(i) = (0..want.len()).find(|&i| got[i] as i8 != want[i]) {
+        let kp = kernel.padded_k(case.k);
+        let (p, r) = (i / (kp * kernel.nr), i % (kp * kernel.nr));
+        let (g, r) = (r / (kernel.nr * kernel.kr), r % (kernel.nr * kernel.kr));
+        let (lane, t) = (r / kernel.kr, r % kernel.kr);
+        return fail(format!(
+            "packed byte {i} (panel {p}, k {}, column {}): reference {} actual {}",
+            g * kernel.kr + t,
+            p * kernel.nr + lane,
+            want[i],
+            got[i] as i8
+        ));
+    }
+    let (lead, got) = sums.as_slice().split_at(4 * LEAD);
+    if lead.iter().any(|&b| b != FILL) {
+        return fail("wrote before the column sums".into());
+    }
+    for (j, (w, g)) in want_sums.iter().zip(got.chunks_exact(4)).enumerate() {
+        let g = i32::from_le_bytes(g.try_into().unwrap());
+        if g != *w {
+            return fail(format!("column sum {j}: reference {w} actual {g}"));
+        }
+    }
+    Ok(())
+}
+
+/// The deterministic packing sweep for one kernel: every N in `1..=2·NR+1` and a few
+/// wider ones, K in `1..=3·KR+1` and around the SIMD block sizes up to large K, the
+/// three source layouts, odd strides, both XOR values, random and all-extreme bytes
+/// (−128 and 127 after the XOR: the column-sum accumulators at their limits). Returns
+/// the number of cases, or the first failure.
+pub fn pack_sweep(kernel: &GemmKernel) -> Result<usize, String> {
+    let mut rng = Rng(0x9AC0_0000 ^ kernel.nr as u64 ^ ((kernel.kr as u64) << 8));
+    let (nr, kr) = (kernel.nr, kernel.kr);
+    let sources = [PackSource::NxK, PackSource::KxN, PackSource::Strided];
+    let mut count = 0;
+    let mut run = |rng: &mut Rng, k: usize, n: usize, fill: PackFill| -> Result<(), String> {
+        for (si, &source) in sources.iter().enumerate() {
+            for xor in [0u8, 0x80] {
+                let pad = [0, 1, 3, 17][(k + n + si + xor as usize) % 4];
+                let case = PackCase::new(rng, k, n, source, pad, xor, fill);
+                check_pack(kernel, &case)?;
+                count += 1;
+            }
+        }
+        Ok(())
+    };
+    // Every small shape.
+    for n in 1..=2 * nr + 1 {
+        for k in 1..=3 * kr + 1 {
+            run(&mut rng, k, n, PackFill::Random)?;
+        }
+    }
+    // Wider N (several panels, a partial last one) × K around the blocks of 16, 32, 64
+    // bytes and beyond.
+    let ns = [
+        1,
+        nr - 1,
+        nr,
+        2 * nr,
+        3 * nr - 1,
+        3 * nr,
+        4 * nr + 1,
+        5 * nr + 7,
+    ];
+    let ks = [
+        15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 191, 255, 256, 257, 1000, 4099,
+    ];
+    for &n in &ns {
+        for &k in &ks {
+            run(&mut rng, k, n, PackFill::Random)?;
+        }
+    }
+    // All-extreme bytes with large K: every value −128 (0x80 ^ 0, 0x00 ^ 0x80) or 127,
+    // so a narrow column-sum accumulator that is not flushed in time overflows.
+    for (k, n) in [(40_000, nr + 3), (4099, 2 * nr), (70_001, 1)] {
+        for byte in [0x00u8, 0x7f, 0x80, 0xff] {
+            run(&mut rng, k, n, PackFill::All(byte))?;
+        }
+    }
+    Ok(count)
 }
 
 /// Every output stage kind the sweep covers: (destination, scheme, per-channel).

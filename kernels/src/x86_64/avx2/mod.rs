@@ -2,6 +2,7 @@
 
 pub mod depthwise;
 pub mod gemm;
+pub mod pack;
 pub mod quant;
 pub mod stage;
 
