@@ -185,7 +185,13 @@ pub fn main(args: &[String]) -> ExitCode {
         fingerprint::human_bytes(bw_bytes as u64)
     ));
     let bandwidth = limits::measure_bandwidth(bw_bytes, if opts.quick { 3 } else { 9 });
-    let limits = Limits { peaks, bandwidth };
+    let llc_bandwidth = limits::llc_buffer_bytes(llc)
+        .map(|bytes| limits::measure_bandwidth(bytes, if opts.quick { 15 } else { 45 }));
+    let limits = Limits {
+        peaks,
+        bandwidth,
+        llc_bandwidth,
+    };
     let bw = limits.bandwidth.bytes_per_s / 1e9;
 
     let mut rows: Vec<Row> = Vec::new();
@@ -194,6 +200,18 @@ pub fn main(args: &[String]) -> ExitCode {
         progress.note(&format!("skipping {id}: {reason}"));
         skips.push(Skip { id, reason });
     };
+
+    // The variants that also run on every core: the best one, and the best one without
+    // AMX tiles when that is a different one (AVX-512 VNNI, the best vector kernel).
+    let mut mt_variants: Vec<&str> = gemm_variants.first().map(|v| v.name).into_iter().collect();
+    if let Some(v) = gemm_variants
+        .iter()
+        .find(|v| v.isa != Isa::Amx && engine_for(v).is_ok())
+    {
+        if !mt_variants.contains(&v.name) {
+            mt_variants.push(v.name);
+        }
+    }
 
     // 2. GEMM / GEMV, every variant, then the f32 baseline, shape by shape.
     for &shape in GEMM_SHAPES {
@@ -225,10 +243,7 @@ pub fn main(args: &[String]) -> ExitCode {
             // The best variant of the large square shapes also runs on every core,
             // split by rows through the work-range API.
             let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-            if threads > 1
-                && shape.m >= 1024
-                && shape.m == shape.n
-                && Some(v.name) == gemm_variants.first().map(|b| b.name)
+            if threads > 1 && shape.m >= 1024 && shape.m == shape.n && mt_variants.contains(&v.name)
             {
                 let timing_mt = time(budget, || run.run_threads(threads));
                 rows.push(Row {
@@ -475,15 +490,20 @@ fn print_text(opts: &Options, limits: &Limits, rows: &[Row], skips: &[Skip], bud
     if limits.peaks.is_empty() {
         println!("  (no dot-product instruction loop is known for this architecture)");
     }
-    let b = &limits.bandwidth;
-    println!(
-        "  {:<27}  {:>8.2} GB/s  ({} buffer, {} streams, median of {} passes)",
-        "read bandwidth",
-        b.bytes_per_s / 1e9,
-        fingerprint::human_bytes(b.bytes as u64),
-        b.streams,
-        b.passes
-    );
+    let mut bws = vec![("read bandwidth", &limits.bandwidth)];
+    if let Some(b) = &limits.llc_bandwidth {
+        bws.push(("read bandwidth, in LLC", b));
+    }
+    for (name, b) in bws {
+        println!(
+            "  {:<27}  {:>8.2} GB/s  ({} buffer, {} streams, median of {} passes)",
+            name,
+            b.bytes_per_s / 1e9,
+            fingerprint::human_bytes(b.bytes as u64),
+            b.streams,
+            b.passes
+        );
+    }
     println!(
         "results (one thread; median of up to {} calls within {:.1} s per row)",
         budget.max_samples, budget.seconds
@@ -534,6 +554,31 @@ fn print_text(opts: &Options, limits: &Limits, rows: &[Row], skips: &[Skip], bud
                 mt.shape,
                 single.timing.median_s / mt.timing.median_s
             );
+        }
+    }
+    // Few-row GEMM and GEMV with weights in the last-level cache stream those weights once
+    // per call: their bound is the LLC read bandwidth, not the dot-product peak.
+    if let Some(llc_bw) = &limits.llc_bandwidth {
+        let cap = llc_bw.bytes_per_s / 1e9;
+        for shape in GEMM_SHAPES
+            .iter()
+            .filter(|s| s.m <= 8 && s.weight_bytes() <= (64 << 20))
+        {
+            let label = shape.label();
+            let best = rows
+                .iter()
+                .filter(|r| r.op == shape.op && r.shape == label && r.isa.is_some())
+                .max_by(|a, b| a.timing.median_s.total_cmp(&b.timing.median_s).reverse());
+            if let Some(g) = best.and_then(|b| b.gb_per_s().map(|g| (b, g))) {
+                println!(
+                    "weights {} {} {}: {:.2} GB/s = {:.1}% of the LLC read bandwidth",
+                    shape.op,
+                    label,
+                    g.0.variant,
+                    g.1,
+                    100.0 * g.1 / cap
+                );
+            }
         }
     }
     // The int8 speedup over the float baseline, per GEMM shape.

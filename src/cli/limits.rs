@@ -77,6 +77,10 @@ pub struct Limits {
     pub peaks: Vec<Peak>,
     /// Single-core read bandwidth.
     pub bandwidth: Bandwidth,
+    /// Single-core read bandwidth from a buffer that stays in the last-level cache
+    /// ([`llc_buffer_bytes`]), when the cache is large enough to measure it: the bound of
+    /// operations that stream weights which fit that cache.
+    pub llc_bandwidth: Option<Bandwidth>,
 }
 
 impl Limits {
@@ -108,16 +112,23 @@ impl Limits {
                 v
             })
             .collect();
-        json!({
+        let bw = |b: &Bandwidth| {
+            json!({
+                "bytes_per_s": b.bytes_per_s,
+                "gb_per_s": b.bytes_per_s / 1e9,
+                "buffer_bytes": b.bytes,
+                "streams": b.streams,
+                "passes": b.passes,
+            })
+        };
+        let mut v = json!({
             "peaks": peaks,
-            "read_bandwidth": {
-                "bytes_per_s": self.bandwidth.bytes_per_s,
-                "gb_per_s": self.bandwidth.bytes_per_s / 1e9,
-                "buffer_bytes": self.bandwidth.bytes,
-                "streams": self.bandwidth.streams,
-                "passes": self.bandwidth.passes,
-            },
-        })
+            "read_bandwidth": bw(&self.bandwidth),
+        });
+        if let Some(b) = &self.llc_bandwidth {
+            v["llc_read_bandwidth"] = bw(b);
+        }
+        v
     }
 }
 
@@ -543,6 +554,14 @@ fn read_streams(buf: &[u64], streams: usize) -> u64 {
 pub fn bandwidth_buffer_bytes(llc: Option<u64>) -> usize {
     let want = llc.map_or(0, |l| 2 * l).max(256 << 20);
     want.min(1 << 30) as usize
+}
+
+/// The buffer size for the last-level-cache bandwidth test: 16 MiB (the weights of the
+/// 4096×4096 shapes) when the cache holds at least twice that, else half the cache; none
+/// below 4 MiB (then it is hard to tell the LLC from the level below).
+pub fn llc_buffer_bytes(llc: Option<u64>) -> Option<usize> {
+    let l = llc? as usize;
+    (l >= 4 << 20).then(|| (16 << 20).min(l / 2))
 }
 
 /// Measures single-core read bandwidth: `passes` timed passes (after one untimed pass
