@@ -23,7 +23,7 @@ use super::fingerprint;
 use super::limits::{self, Limits};
 use super::measure::{time, Budget, Progress, Timing};
 use super::workloads::{
-    engine_for, ElemRun, F32Gemm, GemmInputs, GemmRun, GemmShape, PackRun, ELEM_SHAPES,
+    engine_for, ElemRun, F32Gemm, GemmInputs, GemmRun, GemmShape, LayerRun, PackRun, ELEM_SHAPES,
     F32_BASELINE, GEMM_SHAPES, PACK_SHAPES,
 };
 
@@ -168,11 +168,15 @@ pub fn main(args: &[String]) -> ExitCode {
     let all = variants();
     let gemm_variants: Vec<_> = all.iter().filter(|v| v.op == OpKind::Gemm).collect();
     let elem_variants: Vec<_> = all.iter().filter(|v| v.op == OpKind::Elementwise).collect();
+    let dw_variants: Vec<_> = all.iter().filter(|v| v.op == OpKind::Depthwise).collect();
     let total = 2
         + GEMM_SHAPES.len() * (gemm_variants.len() + 1)
         + 1
         + PACK_SHAPES.len() * gemm_variants.len()
-        + ELEM_SHAPES.len() * elem_variants.len();
+        + ELEM_SHAPES.len() * elem_variants.len()
+        + gemm_variants.len()
+        + dw_variants.len()
+        + 1;
     let mut progress = Progress::new(total);
 
     // 1. Limits.
@@ -423,6 +427,79 @@ pub fn main(args: &[String]) -> ExitCode {
             rows.push(row);
         }
     }
+    // 4. Layers (issue 6): Conv2d 3×3 64 → 64 on 56×56 through every GEMM variant
+    // (against its peak), Linear 32×4096×4096 on the best one (against the raw GEMM row
+    // of the same shape), depthwise 3×3 on 56×56×128 through every depthwise variant.
+    for v in gemm_variants.iter().chain(&dw_variants) {
+        let dw = v.op == OpKind::Depthwise;
+        let (op, shape) = if dw {
+            ("depthwise", "3x3_56x56x128")
+        } else {
+            ("conv2d", "3x3_64to64_56x56")
+        };
+        let id = format!("{op}/{}/{shape}", v.name);
+        progress.step(&id);
+        let engine = match engine_for(v) {
+            Ok(e) => e,
+            Err(why) => {
+                skip(&mut progress, id, why);
+                continue;
+            }
+        };
+        let mut run = match LayerRun::conv(engine, dw) {
+            Ok(r) => r,
+            Err(e) => {
+                skip(&mut progress, id, format!("layer setup failed: {e}"));
+                continue;
+            }
+        };
+        let timing = time(budget, || run.run());
+        let mut row = Row {
+            op,
+            variant: v.name.to_string(),
+            isa: Some(v.isa),
+            shape: shape.to_string(),
+            timing,
+            ops: Some(run.ops),
+            bytes: Some(run.input_bytes),
+            gops_unit: !dw,
+            pct: None,
+            fits_llc: None,
+        };
+        if !dw {
+            row.pct = limits.peak_for(v.isa).and_then(|p| {
+                Some((
+                    100.0 * row.gops()? * 1e9 / p.ops_per_s()?,
+                    Limit::Peak(p.key, p.name),
+                ))
+            });
+        }
+        rows.push(row);
+    }
+    if let Some(best) = gemm_variants.first() {
+        let id = format!("linear/{}/32x4096x4096", best.name);
+        progress.step(&id);
+        match engine_for(best).map_err(|e| e.to_string()).and_then(|e| {
+            LayerRun::linear(e, 32, 4096, 4096).map_err(|e| format!("layer setup failed: {e}"))
+        }) {
+            Ok(mut run) => {
+                let timing = time(budget, || run.run());
+                rows.push(Row {
+                    op: "linear",
+                    variant: best.name.to_string(),
+                    isa: Some(best.isa),
+                    shape: "32x4096x4096".into(),
+                    timing,
+                    ops: Some(run.ops),
+                    bytes: Some(run.input_bytes),
+                    gops_unit: true,
+                    pct: None,
+                    fits_llc: None,
+                });
+            }
+            Err(why) => skip(&mut progress, id, why),
+        }
+    }
     progress.finish();
 
     print_text(&opts, &limits, &rows, &skips, budget);
@@ -579,6 +656,39 @@ fn print_text(opts: &Options, limits: &Limits, rows: &[Row], skips: &[Skip], bud
                     100.0 * g.1 / cap
                 );
             }
+        }
+    }
+    // Layer overheads: Linear against the raw GEMM of its shape; depthwise against the
+    // scalar depthwise kernel.
+    for lin in rows.iter().filter(|r| r.op == "linear") {
+        if let Some(g) = rows
+            .iter()
+            .find(|r| r.op == "gemm" && r.shape == lin.shape && r.isa == lin.isa)
+        {
+            println!(
+                "linear {} {}: {:+.1}% time over the raw GEMM ({} vs {})",
+                lin.shape,
+                lin.variant,
+                100.0 * (lin.timing.median_s / g.timing.median_s - 1.0),
+                fmt_time(lin.timing.median_s),
+                fmt_time(g.timing.median_s)
+            );
+        }
+    }
+    if let Some(scalar) = rows
+        .iter()
+        .find(|r| r.op == "depthwise" && r.isa == Some(Isa::Scalar))
+    {
+        for r in rows
+            .iter()
+            .filter(|r| r.op == "depthwise" && r.isa != Some(Isa::Scalar))
+        {
+            println!(
+                "depthwise {} {}: {:.2}× the scalar kernel",
+                r.shape,
+                r.variant,
+                scalar.timing.median_s / r.timing.median_s
+            );
         }
     }
     // The int8 speedup over the float baseline, per GEMM shape.

@@ -529,3 +529,112 @@ pub fn engine_for(v: &Variant) -> Result<Engine, String> {
     }
     Ok(e)
 }
+
+/// One layer benchmark, set up once: Conv2d 3×3 64 → 64 on 1×56×56×64 (padding 1), the
+/// depthwise 3×3 on 1×56×56×128 (padding 1), or Linear M×K → N; all u8 → u8 with Fp32
+/// requantization, weights from a fixed pattern.
+pub struct LayerRun {
+    kind: LayerKind,
+    x: Vec<u8>,
+    y: Vec<u8>,
+    /// Operations per call (2 per multiply-add).
+    pub ops: u64,
+    /// Input bytes per call.
+    pub input_bytes: u64,
+}
+
+enum LayerKind {
+    Conv {
+        conv: zeropoint::Conv2d,
+        sq: zeropoint::layers::StaticQuant<u8, u8>,
+        shape: zeropoint::layers::Nhwc,
+    },
+    Linear {
+        lin: zeropoint::Linear,
+        sq: zeropoint::layers::StaticQuant<u8, u8>,
+        m: usize,
+        k: usize,
+        n: usize,
+    },
+}
+
+fn pattern_f32(n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+        .collect()
+}
+
+fn pattern_u8(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+impl LayerRun {
+    /// The Conv2d (or, with `depthwise`, the depthwise) benchmark on `engine`.
+    pub fn conv(engine: Engine, depthwise: bool) -> zeropoint::Result<LayerRun> {
+        use zeropoint::layers::Nhwc;
+        use zeropoint::{Activation, Conv2d, Conv2dGeometry, QuantParams, RequantScheme};
+        let ch = if depthwise { 128 } else { 64 };
+        let g = Conv2dGeometry::new(3, 3).with_padding([1; 4]);
+        let (g, wlen) = if depthwise {
+            (g.with_groups(ch), 9 * ch)
+        } else {
+            (g, ch * 9 * ch)
+        };
+        let wq = zeropoint::WeightQuantization::default();
+        let conv = Conv2d::new(&engine, ch, ch, g, &pattern_f32(wlen), None, wq)?;
+        let p = QuantParams::<u8>::new(0.05, 128)?;
+        let out = if depthwise {
+            p
+        } else {
+            QuantParams::new(1.0, 128u8)?
+        };
+        let sq = conv.static_quant(p, out, RequantScheme::Fp32, Activation::None)?;
+        let shape = Nhwc::new(1, 56, 56, ch);
+        let macs = if depthwise {
+            56 * 56 * ch * 9
+        } else {
+            56 * 56 * ch * 9 * ch
+        };
+        Ok(LayerRun {
+            kind: LayerKind::Conv { conv, sq, shape },
+            x: pattern_u8(56 * 56 * ch),
+            y: vec![0; 56 * 56 * ch],
+            ops: 2 * macs as u64,
+            input_bytes: (56 * 56 * ch) as u64,
+        })
+    }
+
+    /// The Linear benchmark (`m` rows, `k` → `n` features) on `engine`.
+    pub fn linear(engine: Engine, m: usize, k: usize, n: usize) -> zeropoint::Result<LayerRun> {
+        use zeropoint::{Activation, Linear, QuantParams, RequantScheme};
+        let wq = zeropoint::WeightQuantization::default();
+        let lin = Linear::new(&engine, &pattern_f32(n * k), None, n, k, wq)?;
+        let sq = lin.static_quant(
+            QuantParams::<u8>::new(0.05, 128)?,
+            QuantParams::new(2.0, 128u8)?,
+            RequantScheme::Fp32,
+            Activation::None,
+        )?;
+        Ok(LayerRun {
+            kind: LayerKind::Linear { lin, sq, m, k, n },
+            x: pattern_u8(m * k),
+            y: vec![0; m * n],
+            ops: 2 * (m * k * n) as u64,
+            input_bytes: (m * k) as u64,
+        })
+    }
+
+    /// One forward pass.
+    pub fn run(&mut self) {
+        let r = match &self.kind {
+            LayerKind::Conv { conv, sq, shape } => conv.forward(sq, &self.x, *shape, &mut self.y),
+            LayerKind::Linear { lin, sq, m, k, n } => lin.forward(
+                sq,
+                zeropoint::Matrix::new(&self.x, *m, *k),
+                zeropoint::MatrixMut::new(&mut self.y, *m, *n),
+            ),
+        };
+        r.expect("the benchmark layer's inputs are valid");
+        std::hint::black_box(&self.y);
+    }
+}
