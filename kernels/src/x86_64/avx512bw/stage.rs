@@ -185,6 +185,33 @@ unsafe fn single_rounding(
     }
 }
 
+/// What [`store16_k`] does, resolved once per tile: the destination type and, for u8/i8,
+/// the requantization scheme.
+pub(crate) mod kind {
+    /// i32 out.
+    pub const I32: u8 = 0;
+    /// f32 out.
+    pub const F32: u8 = 1;
+    /// u8/i8 out, Fp32 scheme.
+    pub const FP32: u8 = 2;
+    /// u8/i8 out, gemmlowp double rounding.
+    pub const DOUBLE: u8 = 3;
+    /// u8/i8 out, single rounding.
+    pub const SINGLE: u8 = 4;
+}
+
+/// The [`kind`] of a stage.
+#[inline(always)]
+pub(crate) fn stage_kind(stage: &OutputStage) -> u8 {
+    match (stage.dst_type, stage.scheme) {
+        (DstType::I32, _) => kind::I32,
+        (DstType::F32, _) => kind::F32,
+        (_, Scheme::Fp32) => kind::FP32,
+        (_, Scheme::DoubleRounding) => kind::DOUBLE,
+        (_, Scheme::SingleRounding) => kind::SINGLE,
+    }
+}
+
 /// Applies the stage to 16 accumulators (bias not yet added) and stores the lanes set
 /// in `mask` to `dst` (a byte pointer to lane 0's element; lanes not set are not
 /// touched, and `dst` may point outside the destination for them).
@@ -200,33 +227,52 @@ pub(crate) unsafe fn store16(
     mask: u16,
     dst: *mut u8,
 ) {
+    // SAFETY: forwarded contract; the kind matches the stage.
+    unsafe {
+        match stage_kind(stage) {
+            kind::I32 => store16_k::<{ kind::I32 }>(p, acc, mask, dst),
+            kind::F32 => store16_k::<{ kind::F32 }>(p, acc, mask, dst),
+            kind::FP32 => store16_k::<{ kind::FP32 }>(p, acc, mask, dst),
+            kind::DOUBLE => store16_k::<{ kind::DOUBLE }>(p, acc, mask, dst),
+            _ => store16_k::<{ kind::SINGLE }>(p, acc, mask, dst),
+        }
+    }
+}
+
+/// [`store16`] for a stage of kind `K` (a [`kind`] constant), with no branch on the
+/// stage left inside.
+///
+/// # Safety
+/// As for [`store16`], with `K == stage_kind(stage)` for the stage `p` was loaded from.
+#[inline(always)]
+pub(crate) unsafe fn store16_k<const K: u8>(p: &Params16, acc: __m512i, mask: u16, dst: *mut u8) {
     // SAFETY: AVX-512F is available; masked stores touch only the set lanes, which are
     // valid elements (caller contract).
     unsafe {
         let v = _mm512_add_epi32(acc, p.bias);
-        match stage.dst_type {
-            DstType::I32 => _mm512_mask_storeu_epi32(dst as *mut i32, mask, v),
-            DstType::F32 => {
+        match K {
+            kind::I32 => _mm512_mask_storeu_epi32(dst as *mut i32, mask, v),
+            kind::F32 => {
                 let mut y = _mm512_mul_ps(_mm512_cvtepi32_ps(v), p.scale);
                 if p.has_fbias {
                     y = _mm512_add_ps(y, p.fbias);
                 }
                 _mm512_mask_storeu_ps(dst as *mut f32, mask, y)
             }
-            DstType::U8 | DstType::I8 => {
-                let q = match stage.scheme {
-                    Scheme::Fp32 => {
+            _ => {
+                let q = match K {
+                    kind::FP32 => {
                         let y = _mm512_mul_ps(_mm512_cvtepi32_ps(v), p.scale);
                         let y = _mm512_min_ps(_mm512_max_ps(y, p.lo_f), p.hi_f);
                         _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
                             y,
                         )
                     }
-                    Scheme::DoubleRounding => {
+                    kind::DOUBLE => {
                         let r = double_rounding(v, p.m0, p.shift);
                         _mm512_min_epi32(_mm512_max_epi32(r, p.lo_i), p.hi_i)
                     }
-                    Scheme::SingleRounding => single_rounding(v, p.m0, p.shift, p.lo_i, p.hi_i),
+                    _ => single_rounding(v, p.m0, p.shift, p.lo_i, p.hi_i),
                 };
                 _mm512_mask_cvtepi32_storeu_epi8(dst as *mut i8, mask, _mm512_add_epi32(q, p.zp))
             }
@@ -263,10 +309,34 @@ pub(crate) unsafe fn row_sum<const XOR: bool>(row: *const u8, k: usize) -> i32 {
 /// Applies the zero-point correction and the output stage to `M` rows × 32 lanes of a
 /// tile (two 16-lane halves) and stores the lanes `lane_begin..lane_end`.
 ///
+/// The stage's kind is resolved here, once per tile, so the per-row code below is
+/// branch-free (a `match` inside the row loop cost about 100 cycles per 12×32 tile).
+///
 /// # Safety
 /// AVX-512F+BW present; `args` valid as for [`crate::GemmKernel::tile`] with NR = 32.
 #[inline(always)]
 pub(crate) unsafe fn epilogue<const M: usize, const XOR: bool>(
+    args: &TileArgs,
+    acc: [[__m512i; 2]; M],
+) {
+    // SAFETY: forwarded contract; the kind is the stage's.
+    unsafe {
+        match stage_kind(&*args.stage) {
+            kind::I32 => epilogue_k::<M, XOR, { kind::I32 }>(args, acc),
+            kind::F32 => epilogue_k::<M, XOR, { kind::F32 }>(args, acc),
+            kind::FP32 => epilogue_k::<M, XOR, { kind::FP32 }>(args, acc),
+            kind::DOUBLE => epilogue_k::<M, XOR, { kind::DOUBLE }>(args, acc),
+            _ => epilogue_k::<M, XOR, { kind::SINGLE }>(args, acc),
+        }
+    }
+}
+
+/// [`epilogue`] for a stage of kind `K`.
+///
+/// # Safety
+/// As for [`epilogue`], with `K == stage_kind(stage)`.
+#[inline(always)]
+unsafe fn epilogue_k<const M: usize, const XOR: bool, const K: u8>(
     args: &TileArgs,
     acc: [[__m512i; 2]; M],
 ) {
@@ -308,7 +378,7 @@ pub(crate) unsafe fn epilogue<const M: usize, const XOR: bool>(
                     .dst
                     .wrapping_add((i * args.dst_stride + 16 * h) * es)
                     .wrapping_sub(args.lane_begin * es);
-                store16(stage, &p, v, mask, dst);
+                store16_k::<K>(&p, v, mask, dst);
             }
         }
     }
