@@ -181,3 +181,31 @@ impl OutputStage {
         }
     }
 }
+
+/// What a vector store of the output stage does, resolved once per tile (the SIMD
+/// epilogues dispatch on it before their row loops): the destination type and, for u8/i8,
+/// the requantization scheme.
+pub(crate) mod kind {
+    /// i32 out.
+    pub const I32: u8 = 0;
+    /// f32 out.
+    pub const F32: u8 = 1;
+    /// u8/i8 out, Fp32 scheme.
+    pub const FP32: u8 = 2;
+    /// u8/i8 out, gemmlowp double rounding.
+    pub const DOUBLE: u8 = 3;
+    /// u8/i8 out, single rounding.
+    pub const SINGLE: u8 = 4;
+}
+
+/// The [`kind`] of a stage.
+#[inline(always)]
+pub(crate) fn stage_kind(stage: &OutputStage) -> u8 {
+    match (stage.dst_type, stage.scheme) {
+        (DstType::I32, _) => kind::I32,
+        (DstType::F32, _) => kind::F32,
+        (_, Scheme::Fp32) => kind::FP32,
+        (_, Scheme::DoubleRounding) => kind::DOUBLE,
+        (_, Scheme::SingleRounding) => kind::SINGLE,
+    }
+}

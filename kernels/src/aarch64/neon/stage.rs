@@ -28,7 +28,8 @@
 
 use core::arch::aarch64::*;
 
-use crate::{DstType, OutputStage, Scheme, TileArgs};
+use crate::stage::{kind, stage_kind};
+use crate::{OutputStage, TileArgs};
 
 /// The parameters of one 4-column group, loaded once per tile and shared by its rows.
 #[derive(Clone, Copy)]
@@ -178,33 +179,53 @@ pub(crate) unsafe fn store4(
     end: usize,
     dst: *mut u8,
 ) {
+    // SAFETY: forwarded contract; the kind is the stage's.
+    unsafe {
+        match stage_kind(stage) {
+            kind::I32 => store4_k::<{ kind::I32 }>(p, acc, begin, end, dst),
+            kind::F32 => store4_k::<{ kind::F32 }>(p, acc, begin, end, dst),
+            kind::FP32 => store4_k::<{ kind::FP32 }>(p, acc, begin, end, dst),
+            kind::DOUBLE => store4_k::<{ kind::DOUBLE }>(p, acc, begin, end, dst),
+            _ => store4_k::<{ kind::SINGLE }>(p, acc, begin, end, dst),
+        }
+    }
+}
+
+/// [`store4`] for a stage of kind `K` ([`kind`]), with no branch on the stage left.
+///
+/// # Safety
+/// As for [`store4`], with `K == stage_kind(stage)` for the stage `p` was loaded from.
+#[inline(always)]
+unsafe fn store4_k<const K: u8>(
+    p: &Params4,
+    acc: int32x4_t,
+    begin: usize,
+    end: usize,
+    dst: *mut u8,
+) {
     // Advanced SIMD present; every store writes only lanes in begin..end,
     // which are valid elements (contract); `wrapping_add` forms lane addresses that are
     // only dereferenced for those lanes.
     // SAFETY: the conditions stated just above hold.
     unsafe {
         let v = vaddq_s32(acc, p.bias);
-        match stage.dst_type {
-            DstType::I32 => store_words(dst, vreinterpretq_u8_s32(v), begin, end),
-            DstType::F32 => {
+        match K {
+            kind::I32 => store_words(dst, vreinterpretq_u8_s32(v), begin, end),
+            kind::F32 => {
                 let mut y = vmulq_f32(vcvtq_f32_s32(v), p.scale);
                 if p.has_fbias {
                     y = vaddq_f32(y, p.fbias);
                 }
                 store_words(dst, vreinterpretq_u8_f32(y), begin, end)
             }
-            DstType::U8 | DstType::I8 => {
-                let q = match stage.scheme {
-                    Scheme::Fp32 => {
+            _ => {
+                let q = match K {
+                    kind::FP32 => {
                         let y = vmulq_f32(vcvtq_f32_s32(v), p.scale);
                         vcvtnq_s32_f32(vminq_f32(vmaxq_f32(y, p.lo_f), p.hi_f))
                     }
-                    Scheme::DoubleRounding => {
-                        vminq_s32(vmaxq_s32(double_rounding(v, p), p.lo_i), p.hi_i)
-                    }
-                    Scheme::SingleRounding => {
-                        vminq_s32(vmaxq_s32(single_rounding(v, p), p.lo_i), p.hi_i)
-                    }
+                    kind::DOUBLE => vminq_s32(vmaxq_s32(double_rounding(v, p), p.lo_i), p.hi_i),
+                    _ => vminq_s32(vmaxq_s32(single_rounding(v, p), p.lo_i), p.hi_i),
                 };
                 let q = vaddq_s32(q, p.zp);
                 let h = vmovn_s32(q);
@@ -317,6 +338,30 @@ pub(crate) unsafe fn epilogue<const M: usize, const NV: usize>(
     za: i32,
     rowsum: [i32; M],
 ) {
+    // SAFETY: forwarded contract; the kind is the stage's.
+    unsafe {
+        match stage_kind(&*args.stage) {
+            kind::I32 => epilogue_k::<M, NV, { kind::I32 }>(args, acc, za, rowsum),
+            kind::F32 => epilogue_k::<M, NV, { kind::F32 }>(args, acc, za, rowsum),
+            kind::FP32 => epilogue_k::<M, NV, { kind::FP32 }>(args, acc, za, rowsum),
+            kind::DOUBLE => epilogue_k::<M, NV, { kind::DOUBLE }>(args, acc, za, rowsum),
+            _ => epilogue_k::<M, NV, { kind::SINGLE }>(args, acc, za, rowsum),
+        }
+    }
+}
+
+/// [`epilogue`] for a stage of kind `K`: the stage is resolved once per tile, not per
+/// stored vector.
+///
+/// # Safety
+/// As for [`epilogue`], with `K == stage_kind(stage)`.
+#[inline(always)]
+unsafe fn epilogue_k<const M: usize, const NV: usize, const K: u8>(
+    args: &TileArgs,
+    acc: [[int32x4_t; NV]; M],
+    za: i32,
+    rowsum: [i32; M],
+) {
     // Advanced SIMD present; the per-column arrays hold NR = 4·NV entries; the
     // stage parameters and destination are valid for the lanes in
     // lane_begin..lane_end (tile contract); `store4` writes only those lanes.
@@ -344,7 +389,7 @@ pub(crate) unsafe fn epilogue<const M: usize, const NV: usize>(
                     .dst
                     .wrapping_add((i * args.dst_stride + 4 * v) * es)
                     .wrapping_sub(args.lane_begin * es);
-                store4(stage, &p, x, begin, end, dst);
+                store4_k::<K>(&p, x, begin, end, dst);
             }
         }
     }

@@ -16,7 +16,8 @@
 
 use core::arch::x86_64::*;
 
-use crate::{DstType, OutputStage, Scheme, TileArgs};
+use crate::stage::{kind, stage_kind};
+use crate::{DstType, OutputStage, TileArgs};
 
 /// The parameters of one 8-column group.
 #[derive(Clone, Copy)]
@@ -228,6 +229,31 @@ pub(crate) unsafe fn store8(
     end: usize,
     dst: *mut u8,
 ) {
+    // SAFETY: forwarded contract; the kind is the stage's.
+    unsafe {
+        match stage_kind(stage) {
+            kind::I32 => store8_k::<{ kind::I32 }>(stage, p, acc, begin, end, dst),
+            kind::F32 => store8_k::<{ kind::F32 }>(stage, p, acc, begin, end, dst),
+            kind::FP32 => store8_k::<{ kind::FP32 }>(stage, p, acc, begin, end, dst),
+            kind::DOUBLE => store8_k::<{ kind::DOUBLE }>(stage, p, acc, begin, end, dst),
+            _ => store8_k::<{ kind::SINGLE }>(stage, p, acc, begin, end, dst),
+        }
+    }
+}
+
+/// [`store8`] for a stage of kind `K` ([`kind`]), with no branch on the scheme left.
+///
+/// # Safety
+/// As for [`store8`], with `K == stage_kind(stage)`.
+#[inline(always)]
+unsafe fn store8_k<const K: u8>(
+    stage: &OutputStage,
+    p: &Params8,
+    acc: __m256i,
+    begin: usize,
+    end: usize,
+    dst: *mut u8,
+) {
     // SAFETY: AVX2 present; the masked stores and the byte loop write only lanes in
     // begin..end, which are valid (contract).
     unsafe {
@@ -237,29 +263,29 @@ pub(crate) unsafe fn store8(
             _mm256_cmpgt_epi32(_mm256_set1_epi32(end as i32), idx),
         );
         let v = _mm256_add_epi32(acc, p.bias);
-        match stage.dst_type {
-            DstType::I32 => _mm256_maskstore_epi32(dst as *mut i32, lane_mask, v),
-            DstType::F32 => {
+        match K {
+            kind::I32 => _mm256_maskstore_epi32(dst as *mut i32, lane_mask, v),
+            kind::F32 => {
                 let mut y = _mm256_mul_ps(_mm256_cvtepi32_ps(v), p.scale);
                 if p.has_fbias {
                     y = _mm256_add_ps(y, p.fbias);
                 }
                 _mm256_maskstore_ps(dst as *mut f32, lane_mask, y)
             }
-            DstType::U8 | DstType::I8 => {
-                let q = match stage.scheme {
-                    Scheme::Fp32 => {
+            _ => {
+                let q = match K {
+                    kind::FP32 => {
                         let y = _mm256_mul_ps(_mm256_cvtepi32_ps(v), p.scale);
                         let y = _mm256_min_ps(_mm256_max_ps(y, p.lo_f), p.hi_f);
                         let y =
                             _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(y);
                         _mm256_cvttps_epi32(y)
                     }
-                    Scheme::DoubleRounding => {
+                    kind::DOUBLE => {
                         let r = double_rounding(v, p.m0, p.shift);
                         _mm256_min_epi32(_mm256_max_epi32(r, p.lo_i), p.hi_i)
                     }
-                    Scheme::SingleRounding => single_rounding(v, p.m0, p.shift, p.lo_i, p.hi_i),
+                    _ => single_rounding(v, p.m0, p.shift, p.lo_i, p.hi_i),
                 };
                 let q = _mm256_add_epi32(q, p.zp);
                 let w =
@@ -323,6 +349,28 @@ pub(crate) unsafe fn epilogue<const M: usize, const XOR: bool>(
     args: &TileArgs,
     acc: [[__m256i; 2]; M],
 ) {
+    // SAFETY: forwarded contract; the kind is the stage's.
+    unsafe {
+        match stage_kind(&*args.stage) {
+            kind::I32 => epilogue_k::<M, XOR, { kind::I32 }>(args, acc),
+            kind::F32 => epilogue_k::<M, XOR, { kind::F32 }>(args, acc),
+            kind::FP32 => epilogue_k::<M, XOR, { kind::FP32 }>(args, acc),
+            kind::DOUBLE => epilogue_k::<M, XOR, { kind::DOUBLE }>(args, acc),
+            _ => epilogue_k::<M, XOR, { kind::SINGLE }>(args, acc),
+        }
+    }
+}
+
+/// [`epilogue`] for a stage of kind `K`: the stage is resolved once per tile, not per
+/// stored vector.
+///
+/// # Safety
+/// As for [`epilogue`], with `K == stage_kind(stage)`.
+#[inline(always)]
+unsafe fn epilogue_k<const M: usize, const XOR: bool, const K: u8>(
+    args: &TileArgs,
+    acc: [[__m256i; 2]; M],
+) {
     // SAFETY: AVX2 present; per-column arrays hold NR = 16 entries; the stage and the
     // destination are valid for the lanes in lane_begin..lane_end (tile contract).
     unsafe {
@@ -355,7 +403,7 @@ pub(crate) unsafe fn epilogue<const M: usize, const XOR: bool>(
                     .dst
                     .wrapping_add((i * args.dst_stride + 8 * h) * es)
                     .wrapping_sub(args.lane_begin * es);
-                store8(stage, &p, v, begin, end, dst);
+                store8_k::<K>(stage, &p, v, begin, end, dst);
             }
         }
     }

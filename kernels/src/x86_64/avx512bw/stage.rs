@@ -16,7 +16,8 @@
 
 use core::arch::x86_64::*;
 
-use crate::{DstType, OutputStage, Scheme, TileArgs};
+use crate::stage::{kind, stage_kind};
+use crate::{OutputStage, TileArgs};
 
 /// The parameters of one 16-column group, loaded once per tile.
 #[derive(Clone, Copy)]
@@ -182,33 +183,6 @@ unsafe fn single_rounding(
             so,
         );
         _mm512_mask_blend_epi32(0xAAAA, ve, _mm512_slli_epi64::<32>(vo))
-    }
-}
-
-/// What [`store16_k`] does, resolved once per tile: the destination type and, for u8/i8,
-/// the requantization scheme.
-pub(crate) mod kind {
-    /// i32 out.
-    pub const I32: u8 = 0;
-    /// f32 out.
-    pub const F32: u8 = 1;
-    /// u8/i8 out, Fp32 scheme.
-    pub const FP32: u8 = 2;
-    /// u8/i8 out, gemmlowp double rounding.
-    pub const DOUBLE: u8 = 3;
-    /// u8/i8 out, single rounding.
-    pub const SINGLE: u8 = 4;
-}
-
-/// The [`kind`] of a stage.
-#[inline(always)]
-pub(crate) fn stage_kind(stage: &OutputStage) -> u8 {
-    match (stage.dst_type, stage.scheme) {
-        (DstType::I32, _) => kind::I32,
-        (DstType::F32, _) => kind::F32,
-        (_, Scheme::Fp32) => kind::FP32,
-        (_, Scheme::DoubleRounding) => kind::DOUBLE,
-        (_, Scheme::SingleRounding) => kind::SINGLE,
     }
 }
 
