@@ -8,8 +8,13 @@
 //!   KR and unroll sizes, K large enough to wrap i32, odd strides, unaligned column
 //!   blocks, zero points at both ends, every output stage).
 //! - [`check_elementwise`]: an element-wise table against the scalar definitions.
+//! - [`check_ops`] (in [`ops`]): an add and pooling table against the scalar reference.
 //! - [`skip_or_require`]: prints `skipping <name>: CPU lacks <feature>`, or fails when
 //!   `ZEROPOINT_TEST_REQUIRE` names the ISA.
+
+pub mod ops;
+
+pub use ops::check_ops;
 
 use std::format;
 use std::string::String;
