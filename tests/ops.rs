@@ -115,14 +115,22 @@ fn ref_add<T: QType>(
     (out, res)
 }
 
-/// Shape pairs: equal, per-channel vector over NHWC, scalars, general rank-4, ranks
-/// that differ, a zero-size axis, channel counts around the vector widths.
+/// Shape pairs: equal, per-channel vector over NHWC (tiled to long runs or not),
+/// scalars, general rank-4, ranks that differ, a zero-size axis, channel counts around
+/// the vector widths.
 fn shape_cases() -> Vec<(Vec<usize>, Vec<usize>)> {
     vec![
         (vec![2, 3, 4, 5], vec![2, 3, 4, 5]),
         (vec![1, 7, 9, 64], vec![1, 7, 9, 64]),
         (vec![1000], vec![1000]),
         (vec![2, 5, 6, 17], vec![17]),
+        // Per-channel vectors tiled to long runs (the next axis' size has a divisor
+        // that fits), or not (a prime size; a vector that differs per image).
+        (vec![1, 97, 89, 8], vec![8]),
+        (vec![24], vec![1, 13, 11, 24]),
+        (vec![1, 1, 1031, 4], vec![4]),
+        (vec![2, 5, 6, 17], vec![2, 1, 1, 17]),
+        (vec![3, 700, 3], vec![3]),
         (vec![1, 4, 3, 64], vec![64]),
         (vec![1, 3, 2, 67], vec![1, 1, 1, 67]),
         (vec![65], vec![1, 2, 3, 65]),

@@ -14,8 +14,10 @@
 //! ```
 //!
 //! Optimisations: (1) merging makes equal shapes one run and a per-channel vector over
-//! NHWC one run per pixel; (2) a broadcast operand (step 0) has its `f32(x − Z)·S`
-//! computed once per run; (3) both broadcast: one code computed, then filled.
+//! NHWC one run per pixel; (2) such a short vector is tiled to runs of up to 2048 codes
+//! (`tile_vector`), so the kernel call and its tails are paid per 2048 codes, not per
+//! pixel; (3) a broadcast operand (step 0) has its `f32(x − Z)·S` computed once per
+//! run; (4) both broadcast: one code computed, then filled.
 
 use zeropoint_kernels::AddArgs;
 
@@ -111,6 +113,62 @@ fn broadcast_dims(a: &[usize], b: &[usize], out: &[usize]) -> Vec<(usize, usize,
     merged
 }
 
+/// Which operand [`tile_vector`] tiled.
+enum Operand {
+    A,
+    B,
+}
+
+/// Runs of at least this many codes (when the outer axis allows) for a per-channel
+/// vector: a kernel call per run of `C` codes costs as much as the run for small `C`.
+const TILE: usize = 2048;
+
+/// When one operand is a vector over the innermost axis only (stride 0 on every outer
+/// axis) and the other is contiguous over the two innermost axes (a per-channel vector
+/// `[C]` added to `[N, H, W, C]`), copies the vector `m` times (`m` the largest divisor
+/// of the next axis' size with `m·C ≤ TILE`) and rewrites the two innermost axes
+/// `(n1, C)` as `(n1/m, m·C)` with both operands at step 1: the same additions, in runs
+/// `m` times longer. Returns the tiled copy, or `None` when the shapes do not qualify.
+fn tile_vector(
+    dims: &mut [(usize, usize, usize)],
+    a: &[u8],
+    b: &[u8],
+) -> Option<(Operand, Vec<u8>)> {
+    let k = dims.len();
+    if k < 2 {
+        return None;
+    }
+    let (n1, x1, y1) = dims[k - 2];
+    let (len, xs, ys) = dims[k - 1];
+    if (xs, ys) != (1, 1) || len >= TILE {
+        return None;
+    }
+    let outer_zero =
+        |f: fn(&(usize, usize, usize)) -> usize| dims[..k - 2].iter().all(|d| f(d) == 0);
+    let (which, vector) = if (x1, y1) == (len, 0) && outer_zero(|d| d.2) {
+        (Operand::B, &b[..len])
+    } else if (x1, y1) == (0, len) && outer_zero(|d| d.1) {
+        (Operand::A, &a[..len])
+    } else {
+        return None;
+    };
+    let m = (1..=(TILE / len).min(n1))
+        .rev()
+        .find(|m| n1.is_multiple_of(*m))
+        .unwrap_or(1);
+    if m < 2 {
+        return None;
+    }
+    let tiled = vector.repeat(m);
+    let step = match which {
+        Operand::A => (0, len * m),
+        Operand::B => (len * m, 0),
+    };
+    dims[k - 2] = (n1 / m, step.0, step.1);
+    dims[k - 1] = (len * m, 1, 1);
+    Some((which, tiled))
+}
+
 impl Engine {
     /// Quantized elementwise add with ONNX QLinearAdd semantics and numpy broadcasting
     /// (SPEC.md §8): `out` has the shape [`broadcast_shape`]`(a.shape, b.shape)` and
@@ -156,10 +214,16 @@ impl Engine {
             Activation::Relu => (zc, T::MAX),
             Activation::Relu6 => (zc, out_params.quantize(6.0).to_i32()),
         };
-        let dims = broadcast_dims(a.shape, b.shape, &out_shape);
+        let mut dims = broadcast_dims(a.shape, b.shape, &out_shape);
+        let (mut pa, mut pb) = (T::as_bytes(a.data).as_ptr(), T::as_bytes(b.data).as_ptr());
+        let tiled = tile_vector(&mut dims, T::as_bytes(a.data), T::as_bytes(b.data));
+        match &tiled {
+            Some((Operand::A, t)) => pa = t.as_ptr(),
+            Some((Operand::B, t)) => pb = t.as_ptr(),
+            None => {}
+        }
         let (len, a_step, b_step) = dims.last().copied().unwrap_or((1, 0, 0));
         let outer = &dims[..dims.len().saturating_sub(1)];
-        let (pa, pb) = (T::as_bytes(a.data).as_ptr(), T::as_bytes(b.data).as_ptr());
         let dst = out.as_mut_ptr() as *mut u8;
         let kernel = self.ops_kernels().add;
         let mut args = AddArgs {
@@ -187,7 +251,8 @@ impl Engine {
             // The offsets address the first code of this run of each operand: `oa` is
             // Σ idx[i]·a_stride[i] over the outer axes, and the run reads `len` codes
             // at step 0 or 1 from it, inside `a` (the strides come from a's own shape,
-            // whose element count was checked); likewise `b`; the run writes `len`
+            // whose element count was checked; a tiled vector has `len` codes and
+            // stride 0 on every outer axis: `tile_vector`); likewise `b`; the run writes `len`
             // codes at `run·len`, inside `out` (`total` elements). The engine chose the
             // table for this CPU; the steps are 0 or 1 (innermost axis, see
             // `broadcast_dims`); `lo ≤ hi` inside the type, the parameters valid (by
