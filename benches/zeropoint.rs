@@ -273,14 +273,127 @@ fn layers(c: &mut Criterion) {
                 });
                 group.finish();
             }
-            OpKind::Elementwise => {}
+            OpKind::Elementwise | OpKind::Ops => {}
         }
     }
+}
+
+/// The add and pooling table of each variant (`OpKind::Ops`), u8, bytes read + written:
+/// `add` (QLinearAdd) of two 56×56×64 tensors (`56x56x64`) and of a 56×56×64 tensor
+/// with a per-channel vector of 64 (`56x56x64+64`, broadcast over NHWC);
+/// `global_avg_pool` of 56×56×64 and 7×7×2048 (to 1×64 / 1×2048); `max_pool` 3×3,
+/// stride 2, padding 1 of 112×112×64 (the ResNet stem, to 56×56×64).
+fn ops(c: &mut Criterion) {
+    use zeropoint::layers::{Nhwc, Pool2d, QTensor};
+    use zeropoint::{Activation, QuantParams};
+    let ops_variants: Vec<_> = variants()
+        .into_iter()
+        .filter(|v| v.op == OpKind::Ops)
+        .collect();
+    let bytes = |n: usize, seed: usize| -> Vec<u8> {
+        (0..n).map(|i| ((i + seed) * 7 % 251) as u8).collect()
+    };
+    let pa = QuantParams::<u8>::new(0.05, 128).expect("valid");
+    let pb = QuantParams::<u8>::new(0.03, 120).expect("valid");
+    let pc = QuantParams::<u8>::new(0.07, 125).expect("valid");
+    let (h, w, ch) = (56usize, 56usize, 64usize);
+    let n = h * w * ch;
+    let full = [1, h, w, ch];
+    let vec_shape = [ch];
+    // (id shape, B's shape, bytes moved)
+    let add_cases: [(&str, &[usize], usize); 2] = [
+        ("56x56x64", &full, 3 * n),
+        ("56x56x64+64", &vec_shape, 2 * n + ch),
+    ];
+    for (label, b_shape, moved) in add_cases {
+        let mut group = c.benchmark_group("add");
+        group.throughput(Throughput::BytesDecimal(moved as u64));
+        for v in &ops_variants {
+            let engine = match engine_for(v) {
+                Ok(e) => e,
+                Err(why) => {
+                    eprintln!("skipping add/{}/{label}: {why}", v.name);
+                    continue;
+                }
+            };
+            configure(&mut group, 1e-4);
+            let mut run = None;
+            group.bench_function(BenchmarkId::new(v.name, label), |bch| {
+                let (a, b, y) = run.get_or_insert_with(|| {
+                    let bn = b_shape.iter().product();
+                    (bytes(n, 1), bytes(bn, 2), vec![0u8; n])
+                });
+                bch.iter(|| {
+                    engine
+                        .add(
+                            QTensor::new(a, &full, pa),
+                            QTensor::new(b, b_shape, pb),
+                            y,
+                            pc,
+                            Activation::None,
+                        )
+                        .expect("valid call")
+                });
+            });
+        }
+        group.finish();
+    }
+    for (label, s) in [
+        ("56x56x64", Nhwc::new(1, 56, 56, 64)),
+        ("7x7x2048", Nhwc::new(1, 7, 7, 2048)),
+    ] {
+        let numel = s.n * s.h * s.w * s.c;
+        let mut group = c.benchmark_group("global_avg_pool");
+        group.throughput(Throughput::BytesDecimal((numel + s.n * s.c) as u64));
+        for v in &ops_variants {
+            let engine = match engine_for(v) {
+                Ok(e) => e,
+                Err(why) => {
+                    eprintln!("skipping global_avg_pool/{}/{label}: {why}", v.name);
+                    continue;
+                }
+            };
+            configure(&mut group, 1e-4);
+            let mut run = None;
+            group.bench_function(BenchmarkId::new(v.name, label), |bch| {
+                let (x, y) = run.get_or_insert_with(|| (bytes(numel, 3), vec![0u8; s.n * s.c]));
+                bch.iter(|| engine.global_avg_pool(x, s, pa, y, pc).expect("valid call"));
+            });
+        }
+        group.finish();
+    }
+    let s = Nhwc::new(1, 112, 112, 64);
+    let pool = Pool2d {
+        kernel: (3, 3),
+        stride: (2, 2),
+        padding: [1; 4],
+    };
+    let os = pool.output_shape(s).expect("valid pooling");
+    let (numel, out_numel) = (s.h * s.w * s.c, os.h * os.w * os.c);
+    let mut group = c.benchmark_group("max_pool");
+    group.throughput(Throughput::BytesDecimal((numel + out_numel) as u64));
+    for v in &ops_variants {
+        let label = "3x3s2_112x112x64";
+        let engine = match engine_for(v) {
+            Ok(e) => e,
+            Err(why) => {
+                eprintln!("skipping max_pool/{}/{label}: {why}", v.name);
+                continue;
+            }
+        };
+        configure(&mut group, 1e-4);
+        let mut run = None;
+        group.bench_function(BenchmarkId::new(v.name, label), |bch| {
+            let (x, y) = run.get_or_insert_with(|| (bytes(numel, 4), vec![0u8; out_numel]));
+            bch.iter(|| engine.max_pool(x, s, &pool, y).expect("valid call"));
+        });
+    }
+    group.finish();
 }
 
 criterion_group! {
     name = benches;
     config = Criterion::default().nresamples(20_000);
-    targets = gemm, elementwise, pack, layers
+    targets = gemm, elementwise, pack, layers, ops
 }
 criterion_main!(benches);

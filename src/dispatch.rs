@@ -15,8 +15,8 @@
 use std::sync::OnceLock;
 
 use zeropoint_kernels::{
-    DepthwiseKernel, ElementwiseKernels, GemmKernel, Isa, DEPTHWISE_KERNELS, ELEMENTWISE_KERNELS,
-    GEMM_KERNELS,
+    DepthwiseKernel, ElementwiseKernels, GemmKernel, Isa, OpsKernels, DEPTHWISE_KERNELS,
+    ELEMENTWISE_KERNELS, GEMM_KERNELS, OPS_KERNELS,
 };
 
 use crate::{Error, Result};
@@ -28,6 +28,7 @@ pub struct Engine {
     gemm: &'static GemmKernel,
     elementwise: &'static ElementwiseKernels,
     depthwise: &'static DepthwiseKernel,
+    ops: &'static OpsKernels,
 }
 
 /// Whether `kernel_isa` may serve a request capped at `cap`.
@@ -68,6 +69,7 @@ impl Engine {
             gemm: pick(GEMM_KERNELS, |k| k.isa, isa),
             elementwise: pick(ELEMENTWISE_KERNELS, |t| t.isa, isa),
             depthwise: pick(DEPTHWISE_KERNELS, |t| t.isa, isa),
+            ops: pick(OPS_KERNELS, |t| t.isa, isa),
         })
     }
 
@@ -106,6 +108,12 @@ impl Engine {
     pub fn depthwise_kernel(&self) -> &'static DepthwiseKernel {
         self.depthwise
     }
+
+    /// The add and pooling table this engine runs ([`Engine::add`],
+    /// [`Engine::global_avg_pool`], [`Engine::max_pool`]).
+    pub fn ops_kernels(&self) -> &'static OpsKernels {
+        self.ops
+    }
 }
 
 /// The best ISA this CPU supports (ignoring `ZEROPOINT_ISA`).
@@ -134,6 +142,8 @@ pub enum OpKind {
     Elementwise,
     /// Depthwise convolution (one output pixel from its taps).
     Depthwise,
+    /// Quantized add (QLinearAdd) and pooling (channel sums, max over taps).
+    Ops,
 }
 
 /// One compiled kernel table.
@@ -170,5 +180,11 @@ pub fn variants() -> Vec<Variant> {
         isa: t.isa,
         available: t.isa.is_supported(),
     });
-    g.chain(e).chain(d).collect()
+    let o = OPS_KERNELS.iter().map(|t| Variant {
+        op: OpKind::Ops,
+        name: t.name,
+        isa: t.isa,
+        available: t.isa.is_supported(),
+    });
+    g.chain(e).chain(d).chain(o).collect()
 }

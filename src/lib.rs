@@ -40,14 +40,18 @@
 //! - **Layers** ([`layers`]): [`Linear`] and [`Conv2d`] (NHWC; stride, padding, dilation,
 //!   groups, depthwise) built from f32 weights, with integer-only static forwards
 //!   ([`StaticQuant`]: i32 bias at `S_W·S_X`, multiplier `S_W·S_X/S_Y`, fused ReLU) and a
-//!   dynamic f32 forward for `Linear`; quantized add (ONNX QLinearAdd), pooling, and
+//!   dynamic f32 forward for `Linear`; convolutions over any range of output pixels
+//!   ([`Conv2d::forward_range`], for an engine's own threads); quantized add
+//!   ([`Engine::add`]: ONNX QLinearAdd with numpy broadcasting) and pooling
+//!   ([`Engine::global_avg_pool`], [`Engine::max_pool`]) on per-ISA kernels; and
 //!   calibration observers ([`MinMaxObserver`], [`MovingAverageMinMaxObserver`]).
 //! - Results are identical on every ISA and for every split of the work.
 //!
 //! ## Crate features
 //! - `cli` (default): the `zeropoint` binary (report, conformance replay) and the
 //!   [`conformance`] module; pulls in `serde_json`. Engines may turn it off.
-//! - `rayon`: [`gemm_par`], a convenience parallel GEMM on rayon's global pool.
+//! - `rayon`: [`gemm_par`], a convenience parallel GEMM on rayon's global pool, and
+//!   `Conv2d::forward_par` / `forward_par_with_stage` likewise.
 //!
 //! ## Safety
 //! The public API is safe: every shape, stride, length and parameter is validated

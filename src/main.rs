@@ -258,6 +258,39 @@ fn bench_depthwise(engine: &Engine) -> Row {
     }
 }
 
+fn bench_add(engine: &Engine) -> Row {
+    use zeropoint::layers::QTensor;
+    use zeropoint::Activation;
+    let (h, w, c) = (56, 56, 64);
+    let shape = [1, h, w, c];
+    let a = pseudo_random_bytes(h * w * c, 12);
+    let b = pseudo_random_bytes(h * w * c, 13);
+    let pa = QuantParams::<u8>::new(0.05, 128).expect("valid params");
+    let pb = QuantParams::<u8>::new(0.03, 120).expect("valid params");
+    let pc = QuantParams::<u8>::new(0.07, 125).expect("valid params");
+    let mut y = vec![0u8; h * w * c];
+    let secs = time(|| {
+        engine
+            .add(
+                QTensor::new(black_box(&a), &shape, pa),
+                QTensor::new(black_box(&b), &shape, pb),
+                &mut y,
+                pc,
+                Activation::None,
+            )
+            .expect("valid call");
+        black_box(&y);
+    });
+    Row {
+        op: "add",
+        variant: engine.ops_kernels().name,
+        shape: "56x56x64 u8".into(),
+        seconds: secs,
+        value: (3 * h * w * c) as f64 / secs / 1e9,
+        unit: "GB/s (2 in + 1 out)",
+    }
+}
+
 fn report(as_json: bool) -> ExitCode {
     let global = match Engine::global() {
         Ok(e) => e,
@@ -284,6 +317,7 @@ fn report(as_json: bool) -> ExitCode {
             }
             OpKind::Elementwise => rows.push(bench_quantize(&engine)),
             OpKind::Depthwise => rows.push(bench_depthwise(&engine)),
+            OpKind::Ops => rows.push(bench_add(&engine)),
         }
     }
     let isa_env = std::env::var("ZEROPOINT_ISA").ok();
@@ -330,6 +364,7 @@ fn report(as_json: bool) -> ExitCode {
         "  quantize/dequantize/requantize -> {}",
         global.elementwise_kernels().name
     );
+    println!("  add/pooling -> {}", global.ops_kernels().name);
     println!("variants");
     for v in variants() {
         println!(

@@ -31,6 +31,9 @@ pub trait QType:
     /// Reinterprets a slice of codes as bytes.
     fn as_bytes(s: &[Self]) -> &[u8];
     #[doc(hidden)]
+    /// Reinterprets a mutable byte slice as codes (every byte is a valid code).
+    fn from_bytes_mut(s: &mut [u8]) -> &mut [Self];
+    #[doc(hidden)]
     /// # Safety
     /// The CPU supports the table's ISA, `scale` finite > 0, `zp` in range.
     unsafe fn quantize_with(
@@ -64,6 +67,9 @@ impl QType for u8 {
         v as u8
     }
     fn as_bytes(s: &[Self]) -> &[u8] {
+        s
+    }
+    fn from_bytes_mut(s: &mut [u8]) -> &mut [Self] {
         s
     }
     unsafe fn quantize_with(
@@ -103,6 +109,10 @@ impl QType for i8 {
         // SAFETY: i8 and u8 have the same size and alignment and every bit pattern is
         // valid for both.
         unsafe { core::slice::from_raw_parts(s.as_ptr() as *const u8, s.len()) }
+    }
+    fn from_bytes_mut(s: &mut [u8]) -> &mut [Self] {
+        // SAFETY: as for `as_bytes`; the result borrows `s` mutably for its lifetime.
+        unsafe { core::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut i8, s.len()) }
     }
     unsafe fn quantize_with(
         t: &ElementwiseKernels,

@@ -85,6 +85,10 @@ fn every_available_variant_can_be_forced_and_is_the_one_that_runs() {
                 // Every depthwise kernel is the best one for its own ISA.
                 assert_eq!(e.depthwise_kernel().name, v.name);
             }
+            OpKind::Ops => {
+                // Every add and pooling table is the best one for its own ISA.
+                assert_eq!(e.ops_kernels().name, v.name);
+            }
         }
     }
 }

@@ -8,7 +8,9 @@
 //!
 //! ## Layout
 //! - `scalar/` — `requant.rs` (rounding, fixed-point multipliers, requantization),
-//!   `quant.rs` (element-wise quantize / dequantize / requantize tables),
+//!   `quant.rs` (element-wise quantize / dequantize / requantize tables), `ops.rs`
+//!   (the quantized add and pooling: [`OpsKernels`], in `scalar/`, `avx2/`,
+//!   `avx512bw/` and `neon/`),
 //!   `gemm.rs` (packing + microkernel), `reference.rs` (GEMM written as its definition).
 //! - one folder per ISA later (`x86_64/avx2/`, `x86_64/avx512vnni/`, `aarch64/neon/`, …)
 //!   with the same file names, so that `avx2/gemm.rs` reads beside `dotprod/gemm.rs`.
@@ -82,8 +84,8 @@ pub use isa::Isa;
 pub use scalar::requant::{QuantizedMultiplier, Scheme, SHIFT_RANGE};
 pub use stage::{DstType, OutputStage};
 pub use table::{
-    run_gemm, APack, DepthwiseKernel, ElementwiseKernels, GemmCall, GemmKernel, PackAArgs,
-    PackAMode, PackArgs, TileArgs,
+    run_gemm, APack, AddArgs, DepthwiseKernel, ElementwiseKernels, GemmCall, GemmKernel,
+    OpsKernels, PackAArgs, PackAMode, PackArgs, TileArgs,
 };
 
 /// Every compiled GEMM kernel of this build, best first within each architecture.
@@ -117,6 +119,17 @@ pub const ELEMENTWISE_KERNELS: &[&ElementwiseKernels] = &[
     #[cfg(target_arch = "aarch64")]
     &aarch64::neon::ELEMENTWISE,
     &scalar::ELEMENTWISE,
+];
+
+/// Every compiled add and pooling kernel table of this build.
+pub const OPS_KERNELS: &[&OpsKernels] = &[
+    #[cfg(target_arch = "x86_64")]
+    &x86_64::avx512bw::OPS,
+    #[cfg(target_arch = "x86_64")]
+    &x86_64::avx2::OPS,
+    #[cfg(target_arch = "aarch64")]
+    &aarch64::neon::OPS,
+    &scalar::OPS,
 ];
 
 /// Every compiled depthwise-convolution kernel of this build.
@@ -298,6 +311,17 @@ mod tests {
                 }
             }
             std::eprintln!("{}: {cases} cases", k.name);
+        }
+    }
+
+    #[test]
+    fn every_ops_table_matches_the_reference() {
+        for t in crate::OPS_KERNELS {
+            if skip_or_require(t.name, t.isa) {
+                continue;
+            }
+            let n = crate::testing::check_ops(t).unwrap_or_else(|e| panic!("{e}"));
+            std::eprintln!("{}: {n} values", t.name);
         }
     }
 

@@ -480,6 +480,89 @@ unsafe fn tile_at(
     unsafe { (kernel.tile)(&args) };
 }
 
+/// Arguments of one run of the quantized add (ONNX QLinearAdd), [`OpsKernels::add`]:
+/// for `i` in `0..len`, with `x = a[i·a_step]` and `y = b[i·b_step]` (codes of the
+/// storage type: u8, or i8 when `signed`),
+///
+/// ```text
+/// dst[i] = clamp(saturate(round_half_even((f32(x − za)·sa + f32(y − zb)·sb) / sc) + zc), lo, hi)
+/// ```
+///
+/// all in binary32 with one rounding per operation (no fused multiply-add; `/` is the
+/// correctly rounded division), a NaN sum giving `zc` (as `quantize_f32`). A step of 0
+/// broadcasts one code over the whole run (a scalar, or one channel of a per-channel
+/// vector in an outer loop of the caller).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct AddArgs {
+    /// The first code of A.
+    pub a: *const u8,
+    /// Elements between consecutive codes of A in the run: 1, or 0 (broadcast).
+    pub a_step: usize,
+    /// The first code of B.
+    pub b: *const u8,
+    /// Elements between consecutive codes of B in the run: 1, or 0 (broadcast).
+    pub b_step: usize,
+    /// Destination, `len` codes.
+    pub dst: *mut u8,
+    /// Elements in the run.
+    pub len: usize,
+    /// Whether the codes (of A, B and the destination) are i8; else u8.
+    pub signed: bool,
+    /// Zero point of A, in the storage type's range.
+    pub za: i32,
+    /// Scale of A (finite, > 0).
+    pub sa: f32,
+    /// Zero point of B, in the storage type's range.
+    pub zb: i32,
+    /// Scale of B (finite, > 0).
+    pub sb: f32,
+    /// Zero point of the output, in the storage type's range.
+    pub zc: i32,
+    /// Scale of the output (finite, > 0).
+    pub sc: f32,
+    /// Lower clamp (the fused activation), `type min ≤ lo ≤ hi`.
+    pub lo: i32,
+    /// Upper clamp, `hi ≤ type max`.
+    pub hi: i32,
+}
+
+/// The quantized add and the pooling kernels of one ISA (`src/layers/ops.rs` in the safe
+/// crate).
+#[derive(Debug)]
+pub struct OpsKernels {
+    /// Path-style name, e.g. `scalar::ops`.
+    pub name: &'static str,
+    /// The instruction set it needs.
+    pub isa: Isa,
+    /// One run of the quantized add (see [`AddArgs`]).
+    ///
+    /// # Safety
+    /// The CPU supports `isa`; `a` is valid for `1 + (len − 1)·a_step` codes and `b` for
+    /// `1 + (len − 1)·b_step` (nothing is read when `len = 0`); `dst` for `len` codes;
+    /// the steps are 0 or 1; `type min ≤ lo ≤ hi ≤ type max`, the zero points in the
+    /// type's range, the scales finite and > 0.
+    pub add: unsafe fn(args: &AddArgs),
+    /// Channel sums over pixels (global average pooling): for `c` in `0..channels`,
+    /// `out[c] = Σ_{p < pixels} ((src[p·channels + c] ^ xor) as i32 − zx)` in wrapping
+    /// i32. `xor` is 0 (u8 input) or 0x80 (i8 input read as bytes, `zx` then being the
+    /// zero point + 128).
+    ///
+    /// # Safety
+    /// The CPU supports `isa`; `src` is valid for `pixels·channels` bytes and `out` for
+    /// `channels` i32; `xor` is 0 or 0x80.
+    pub sum_pixels:
+        unsafe fn(src: *const u8, pixels: usize, channels: usize, xor: u8, zx: i32, out: *mut i32),
+    /// Maximum over taps (max pooling, one output pixel): for `c` in `0..channels`,
+    /// `out[c] = max_t taps[t][c]`, comparing the codes as i8 when `signed`, else as u8.
+    /// The caller leaves padding out of `taps`.
+    ///
+    /// # Safety
+    /// The CPU supports `isa`; `taps` is non-empty and each tap is valid for `channels`
+    /// bytes; `out` is valid for `channels` bytes.
+    pub max_pixel: unsafe fn(taps: &[*const u8], channels: usize, signed: bool, out: *mut u8),
+}
+
 /// Element-wise kernels of one ISA. Each function's only precondition beyond its slice
 /// arguments is that the CPU supports `isa`, and for `requantize_row`, that the stage is
 /// valid for columns `0..src.len()` and `dst` for `src.len()` elements.

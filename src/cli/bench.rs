@@ -729,7 +729,7 @@ fn to_json(opts: &Options, limits: &Limits, rows: &[Row], skips: &[Skip]) -> Val
         "zeropoint_isa": std::env::var("ZEROPOINT_ISA").ok(),
         "variants": variants().iter().map(|v| json!({
             "name": v.name, "isa": v.isa.name(), "available": v.available,
-            "op": match v.op { OpKind::Gemm => "gemm", OpKind::Elementwise => "elementwise", OpKind::Depthwise => "depthwise" },
+            "op": match v.op { OpKind::Gemm => "gemm", OpKind::Elementwise => "elementwise", OpKind::Depthwise => "depthwise", OpKind::Ops => "ops" },
         })).collect::<Vec<_>>(),
         "limits": limits.to_json(),
         "rows": rows.iter().map(Row::to_json).collect::<Vec<_>>(),

@@ -520,6 +520,7 @@ pub fn engine_for(v: &Variant) -> Result<Engine, String> {
         OpKind::Gemm => e.gemm_kernel().name,
         OpKind::Elementwise => e.elementwise_kernels().name,
         OpKind::Depthwise => e.depthwise_kernel().name,
+        OpKind::Ops => e.ops_kernels().name,
     };
     if chosen != v.name {
         return Err(format!(

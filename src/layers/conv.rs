@@ -9,6 +9,7 @@ use crate::{
     Engine, Error, Matrix, MatrixMut, OutType, OutputStage, PackedWeights, PerChannel, QType,
     QuantParams, Result, WeightLayout,
 };
+use core::ops::Range;
 
 /// Bytes of the im2col scratch of one block of output pixels (at least one row): 128 KiB
 /// keeps the block in L2 beside the packed weights while the GEMM reads it (3×3 64→64
@@ -125,6 +126,23 @@ impl Conv2dGeometry {
     }
 }
 
+/// Reusable buffers of a [`Conv2d`] forward over a range of output pixels
+/// ([`Conv2d::forward_range`]): the im2col block (at most 128 KiB, or one row) or the
+/// depthwise accumulators of one output row. They grow to the largest call and are
+/// kept; use one per thread (a scratch is `Send`, so a pool can keep one per worker).
+#[derive(Clone, Debug, Default)]
+pub struct ConvScratch {
+    im2col: Vec<u8>,
+    acc: Vec<i32>,
+}
+
+impl ConvScratch {
+    /// An empty scratch (allocates on first use).
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Kernel {
     /// One packed weight matrix per group (`out/groups × kh·kw·in/groups`).
@@ -148,6 +166,12 @@ enum Kernel {
 /// AVX-512BW, NEON) on an indirection list of the taps of each output pixel, then the
 /// same output stage ([`Engine::requantize`]) one output row at a time. The results are
 /// identical on every engine.
+///
+/// Work ranges: [`Conv2d::forward_range`] computes any range of the flattened output
+/// pixels `n·OH·OW` into its own part of the output, with a caller-owned
+/// [`ConvScratch`], so an engine splits one convolution over its own threads; every
+/// split gives the bits of one [`Conv2d::forward`]. With the `rayon` feature,
+/// `forward_par` does the split on rayon's global pool.
 #[derive(Clone, Debug)]
 pub struct Conv2d {
     engine: Engine,
@@ -370,23 +394,172 @@ impl Conv2d {
         stage: &OutputStage<'_>,
         out: &mut [O],
     ) -> Result<()> {
-        check_tensor("input", input.len(), shape)?;
-        let os = self.output_shape(shape)?;
-        check_tensor("output", out.len(), os)?;
-        stage.lower::<O>(self.out_channels)?;
-        if os.numel()? == 0 {
+        let total = self
+            .output_shape(shape)
+            .map(|s| s.n * s.h * s.w)
+            .unwrap_or(0);
+        self.forward_range_with_stage(
+            input,
+            shape,
+            x_zero_point,
+            stage,
+            0..total,
+            out,
+            &mut ConvScratch::default(),
+        )
+    }
+
+    /// [`Conv2d::forward`] over the output pixels `pixels` only: a range of the
+    /// flattened output pixels `(img·OH + oy)·OW + ox`, `0..N·OH·OW` in all (output rows
+    /// `oy0..oy1` of image `img` are `(img·OH + oy0)·OW..(img·OH + oy1)·OW`). `out` holds
+    /// just that part of the NHWC output, `pixels.len()·C_out` elements, i.e.
+    /// `&mut full[pixels.start·C_out..pixels.end·C_out]` of the whole output buffer, so
+    /// threads can each write their own chunk (`chunks_mut`). Any split gives the same
+    /// bits as one call. `scratch` holds the im2col block or the depthwise accumulators;
+    /// one per thread. Errors (before anything is written): those of
+    /// [`Conv2d::forward`], a range outside `0..N·OH·OW`, an `out` of another length.
+    pub fn forward_range<X: QType, Y: QType + OutType>(
+        &self,
+        q: &StaticQuant<X, Y>,
+        input: &[X],
+        shape: Nhwc,
+        pixels: Range<usize>,
+        out: &mut [Y],
+        scratch: &mut ConvScratch,
+    ) -> Result<()> {
+        q.check_channels(self.out_channels)?;
+        self.forward_range_with_stage(
+            input,
+            shape,
+            q.input().zero_point(),
+            &q.stage(),
+            pixels,
+            out,
+            scratch,
+        )
+    }
+
+    /// [`Conv2d::forward_with_stage`] over the output pixels `pixels` only (see
+    /// [`Conv2d::forward_range`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_range_with_stage<X: QType, O: OutType>(
+        &self,
+        input: &[X],
+        shape: Nhwc,
+        x_zero_point: X,
+        stage: &OutputStage<'_>,
+        pixels: Range<usize>,
+        out: &mut [O],
+        scratch: &mut ConvScratch,
+    ) -> Result<()> {
+        let os = self.check_range::<O>(input.len(), shape, stage, &pixels, out.len())?;
+        if pixels.is_empty() {
             return Ok(());
         }
         match &self.kernel {
-            Kernel::Gemm(packed) => {
-                self.run_gemm(packed, input, shape, os, x_zero_point, stage, out)
-            }
-            Kernel::Depthwise(wd) => {
-                self.run_depthwise(wd, input, shape, os, x_zero_point, stage, out)
-            }
+            Kernel::Gemm(packed) => self.run_gemm(
+                packed,
+                input,
+                shape,
+                os,
+                x_zero_point,
+                stage,
+                pixels,
+                out,
+                scratch,
+            ),
+            Kernel::Depthwise(wd) => self.run_depthwise(
+                wd,
+                input,
+                shape,
+                os,
+                x_zero_point,
+                stage,
+                pixels,
+                out,
+                scratch,
+            ),
         }
     }
 
+    /// Validates a range forward's arguments; returns the output shape.
+    fn check_range<O: OutType>(
+        &self,
+        input_len: usize,
+        shape: Nhwc,
+        stage: &OutputStage<'_>,
+        pixels: &Range<usize>,
+        out_len: usize,
+    ) -> Result<Nhwc> {
+        check_tensor("input", input_len, shape)?;
+        let os = self.output_shape(shape)?;
+        stage.lower::<O>(self.out_channels)?;
+        let total = os.n * os.h * os.w;
+        if pixels.start > pixels.end || pixels.end > total {
+            return Err(Error::Shape(format!(
+                "output pixel range {pixels:?} outside 0..{total} (N·OH·OW)"
+            )));
+        }
+        if out_len != pixels.len() * os.c {
+            return Err(Error::Shape(format!(
+                "output has {out_len} elements but {} pixels × {} channels need {}",
+                pixels.len(),
+                os.c,
+                pixels.len() * os.c
+            )));
+        }
+        Ok(os)
+    }
+
+    /// [`Conv2d::forward`] split over rayon's global pool: contiguous ranges of output
+    /// pixels, one [`ConvScratch`] per task. The result is identical to
+    /// [`Conv2d::forward`].
+    #[cfg(feature = "rayon")]
+    pub fn forward_par<X: QType, Y: QType + OutType>(
+        &self,
+        q: &StaticQuant<X, Y>,
+        input: &[X],
+        shape: Nhwc,
+        out: &mut [Y],
+    ) -> Result<()> {
+        q.check_channels(self.out_channels)?;
+        self.forward_par_with_stage(input, shape, q.input().zero_point(), &q.stage(), out)
+    }
+
+    /// [`Conv2d::forward_with_stage`] split over rayon's global pool (see
+    /// [`Conv2d::forward_par`]).
+    #[cfg(feature = "rayon")]
+    pub fn forward_par_with_stage<X: QType, O: OutType>(
+        &self,
+        input: &[X],
+        shape: Nhwc,
+        x_zero_point: X,
+        stage: &OutputStage<'_>,
+        out: &mut [O],
+    ) -> Result<()> {
+        use rayon::prelude::*;
+        let total = self
+            .output_shape(shape)
+            .map(|s| s.n * s.h * s.w)
+            .unwrap_or(0);
+        let os = self.check_range::<O>(input.len(), shape, stage, &(0..total), out.len())?;
+        if total == 0 {
+            return Ok(());
+        }
+        // Chunks of whole GEMM tiles (MR rows), a few per thread for balance.
+        let mr = self.engine.gemm_kernel().mr;
+        let tasks = rayon::current_num_threads().max(1) * 4;
+        let chunk = total.div_ceil(tasks).div_ceil(mr) * mr;
+        out.par_chunks_mut(chunk * os.c)
+            .enumerate()
+            .try_for_each_init(ConvScratch::default, |scratch, (t, o)| {
+                let p0 = t * chunk;
+                let pixels = p0..p0 + o.len() / os.c;
+                self.forward_range_with_stage(input, shape, x_zero_point, stage, pixels, o, scratch)
+            })
+    }
+
+    /// Rows `pixels` of the output through the GEMM (see the type's documentation).
     #[allow(clippy::too_many_arguments)]
     fn run_gemm<X: QType, O: OutType>(
         &self,
@@ -396,7 +569,9 @@ impl Conv2d {
         os: Nhwc,
         zx: X,
         stage: &OutputStage<'_>,
+        pixels: Range<usize>,
         out: &mut [O],
+        scratch: &mut ConvScratch,
     ) -> Result<()> {
         let (kh, kw) = self.geom.kernel;
         let (sh, sw) = self.geom.stride;
@@ -406,80 +581,86 @@ impl Conv2d {
         let (c, oc) = (is.c, os.c);
         let (cin_g, ng) = (c / g, oc / g);
         let k = kh * kw * cin_g;
-        let pixels = os.h * os.w;
+        let per_img = os.h * os.w;
         let in_img = is.h * is.w * c;
         let direct = kh == 1 && kw == 1 && (sh, sw) == (1, 1) && pt + pl + pb + pr == 0 && g == 1;
+        let len = pixels.len();
         if direct {
-            let a = Matrix::new(input, is.n * pixels, c);
-            return self.engine.gemm(
+            // Output pixel p reads input pixel p: the range is a block of A's rows.
+            let a = Matrix::new(input, is.n * per_img, c);
+            return self.engine.gemm_range(
                 a,
                 zx,
                 &packed[0],
                 stage,
-                MatrixMut::new(out, is.n * pixels, oc),
+                pixels,
+                0..oc,
+                MatrixMut::new(out, len, oc),
             );
         }
-        let rows_per = (SCRATCH_BYTES / k.max(1)).clamp(1, pixels);
-        let mut scratch = vec![zx; rows_per * k];
+        let rows_per = (SCRATCH_BYTES / k.max(1)).clamp(1, len);
+        if scratch.im2col.len() < rows_per * k {
+            scratch.im2col.resize(rows_per * k, 0);
+        }
+        let block = X::from_bytes_mut(&mut scratch.im2col[..rows_per * k]);
         let stages: Vec<OutputStage<'_>> = (0..g)
             .map(|gi| slice_stage(stage, gi * ng..(gi + 1) * ng))
             .collect();
-        for img in 0..is.n {
-            let x = &input[img * in_img..(img + 1) * in_img];
-            let y = &mut out[img * pixels * oc..(img + 1) * pixels * oc];
+        let mut p0 = pixels.start;
+        while p0 < pixels.end {
+            let rows = rows_per.min(pixels.end - p0);
             for (gi, (pw, st)) in packed.iter().zip(&stages).enumerate() {
-                let mut p0 = 0;
-                while p0 < pixels {
-                    let rows = rows_per.min(pixels - p0);
-                    for (r, row) in scratch.chunks_exact_mut(k).take(rows).enumerate() {
-                        let (oy, ox) = ((p0 + r) / os.w, (p0 + r) % os.w);
-                        // With one group and no horizontal dilation, the kw taps of a
-                        // kernel row inside the input are kw·C contiguous bytes.
-                        let (ix0, ix1) = (
-                            (ox * sw).wrapping_sub(pl),
-                            (ox * sw + kw - 1).wrapping_sub(pl),
-                        );
-                        let whole_rows = g == 1 && dw == 1 && ix0 < is.w && ix1 < is.w;
-                        for ky in 0..kh {
-                            let iy = (oy * sh + ky * dh).wrapping_sub(pt);
-                            if whole_rows {
-                                let dst = &mut row[ky * kw * c..(ky + 1) * kw * c];
-                                if iy < is.h {
-                                    let s = (iy * is.w + ix0) * c;
-                                    dst.copy_from_slice(&x[s..s + kw * c]);
-                                } else {
-                                    dst.fill(zx);
-                                }
-                                continue;
+                for (r, row) in block.chunks_exact_mut(k).take(rows).enumerate() {
+                    let (img, q) = ((p0 + r) / per_img, (p0 + r) % per_img);
+                    let x = &input[img * in_img..(img + 1) * in_img];
+                    let (oy, ox) = (q / os.w, q % os.w);
+                    // With one group and no horizontal dilation, the kw taps of a
+                    // kernel row inside the input are kw·C contiguous bytes.
+                    let (ix0, ix1) = (
+                        (ox * sw).wrapping_sub(pl),
+                        (ox * sw + kw - 1).wrapping_sub(pl),
+                    );
+                    let whole_rows = g == 1 && dw == 1 && ix0 < is.w && ix1 < is.w;
+                    for ky in 0..kh {
+                        let iy = (oy * sh + ky * dh).wrapping_sub(pt);
+                        if whole_rows {
+                            let dst = &mut row[ky * kw * c..(ky + 1) * kw * c];
+                            if iy < is.h {
+                                let s = (iy * is.w + ix0) * c;
+                                dst.copy_from_slice(&x[s..s + kw * c]);
+                            } else {
+                                dst.fill(zx);
                             }
-                            for kx in 0..kw {
-                                let ix = (ox * sw + kx * dw).wrapping_sub(pl);
-                                let dst =
-                                    &mut row[(ky * kw + kx) * cin_g..(ky * kw + kx + 1) * cin_g];
-                                if iy < is.h && ix < is.w {
-                                    let s = (iy * is.w + ix) * c + gi * cin_g;
-                                    dst.copy_from_slice(&x[s..s + cin_g]);
-                                } else {
-                                    dst.fill(zx);
-                                }
+                            continue;
+                        }
+                        for kx in 0..kw {
+                            let ix = (ox * sw + kx * dw).wrapping_sub(pl);
+                            let dst = &mut row[(ky * kw + kx) * cin_g..(ky * kw + kx + 1) * cin_g];
+                            if iy < is.h && ix < is.w {
+                                let s = (iy * is.w + ix) * c + gi * cin_g;
+                                dst.copy_from_slice(&x[s..s + cin_g]);
+                            } else {
+                                dst.fill(zx);
                             }
                         }
                     }
-                    let dst = &mut y[p0 * oc + gi * ng..];
-                    self.engine.gemm(
-                        Matrix::new(&scratch[..rows * k], rows, k),
-                        zx,
-                        pw,
-                        st,
-                        MatrixMut::with_stride(dst, rows, ng, oc),
-                    )?;
-                    p0 += rows;
                 }
+                let dst = &mut out[(p0 - pixels.start) * oc + gi * ng..];
+                self.engine.gemm(
+                    Matrix::new(&block[..rows * k], rows, k),
+                    zx,
+                    pw,
+                    st,
+                    MatrixMut::with_stride(dst, rows, ng, oc),
+                )?;
             }
+            p0 += rows;
         }
         Ok(())
     }
 
+    /// Rows `pixels` of the output through the depthwise kernel, one run of an output
+    /// row at a time.
     #[allow(clippy::too_many_arguments)]
     fn run_depthwise<X: QType, O: OutType>(
         &self,
@@ -489,7 +670,9 @@ impl Conv2d {
         os: Nhwc,
         zx: X,
         stage: &OutputStage<'_>,
+        pixels: Range<usize>,
         out: &mut [O],
+        scratch: &mut ConvScratch,
     ) -> Result<()> {
         let (kh, kw) = self.geom.kernel;
         let (sh, sw) = self.geom.stride;
@@ -505,38 +688,47 @@ impl Conv2d {
         };
         let bytes = X::as_bytes(input);
         let in_img = is.h * is.w * c;
-        let mut acc = vec![0i32; os.w * c];
+        let per_img = os.h * os.w;
+        if scratch.acc.len() < os.w * c {
+            scratch.acc.resize(os.w * c, 0);
+        }
         let mut taps = vec![core::ptr::null::<u8>(); kh * kw];
         debug_assert_eq!(wd.len(), kh * kw * c);
-        for img in 0..is.n {
+        let mut p = pixels.start;
+        while p < pixels.end {
+            // The run of output row `oy` of image `img` from `ox0` inside the range.
+            let (img, q) = (p / per_img, p % per_img);
+            let (oy, ox0) = (q / os.w, q % os.w);
+            let n = (os.w - ox0).min(pixels.end - p);
             let x = &bytes[img * in_img..(img + 1) * in_img];
-            for oy in 0..os.h {
-                for (ox, a) in acc.chunks_exact_mut(c).enumerate() {
-                    for ky in 0..kh {
-                        let iy = (oy * sh + ky * dh).wrapping_sub(pt);
-                        for kx in 0..kw {
-                            let ix = (ox * sw + kx * dw).wrapping_sub(pl);
-                            taps[ky * kw + kx] = if iy < is.h && ix < is.w {
-                                x[(iy * is.w + ix) * c..][..c].as_ptr()
-                            } else {
-                                core::ptr::null()
-                            };
-                        }
+            let acc = &mut scratch.acc[..n * c];
+            for (i, a) in acc.chunks_exact_mut(c).enumerate() {
+                let ox = ox0 + i;
+                for ky in 0..kh {
+                    let iy = (oy * sh + ky * dh).wrapping_sub(pt);
+                    for kx in 0..kw {
+                        let ix = (ox * sw + kx * dw).wrapping_sub(pl);
+                        taps[ky * kw + kx] = if iy < is.h && ix < is.w {
+                            x[(iy * is.w + ix) * c..][..c].as_ptr()
+                        } else {
+                            core::ptr::null()
+                        };
                     }
-                    // The engine chose `kernel` for this CPU; every non-null tap
-                    // points at `c` bytes of `x` (sliced above); `wd` holds `kh·kw·c` i16
-                    // (built so in `from_quantized`); `a` holds `c` i32; `xor` is 0 or
-                    // 0x80.
-                    // SAFETY: the conditions stated just above hold.
-                    unsafe { (kernel.pixel)(&taps, wd.as_ptr(), c, xor, zk, a.as_mut_ptr()) };
                 }
-                let o = ((img * os.h + oy) * os.w) * c;
-                self.engine.requantize(
-                    Matrix::new(&acc, os.w, c),
-                    stage,
-                    MatrixMut::new(&mut out[o..o + os.w * c], os.w, c),
-                )?;
+                // The engine chose `kernel` for this CPU; every non-null tap
+                // points at `c` bytes of `x` (sliced above); `wd` holds `kh·kw·c` i16
+                // (built so in `from_quantized`); `a` holds `c` i32; `xor` is 0 or
+                // 0x80.
+                // SAFETY: the conditions stated just above hold.
+                unsafe { (kernel.pixel)(&taps, wd.as_ptr(), c, xor, zk, a.as_mut_ptr()) };
             }
+            let o = (p - pixels.start) * c;
+            self.engine.requantize(
+                Matrix::new(acc, n, c),
+                stage,
+                MatrixMut::new(&mut out[o..o + n * c], n, c),
+            )?;
+            p += n;
         }
         Ok(())
     }

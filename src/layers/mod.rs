@@ -15,9 +15,14 @@
 //!   forward.
 //! - [`Conv2d`]: NHWC convolution with kernel size, stride, padding, dilation and groups
 //!   (bounded im2col blocks through the GEMM; depthwise through the engine's depthwise
-//!   kernel).
-//! - [`add`], [`global_avg_pool`], [`max_pool`]: quantized elementwise add (ONNX
-//!   QLinearAdd) and pooling on NHWC tensors.
+//!   kernel). [`Conv2d::forward_range`] computes any range of output pixels with a
+//!   caller-owned [`ConvScratch`], so an engine can split a convolution over its own
+//!   threads (`forward_par` with the `rayon` feature).
+//! - [`Engine::add`](crate::Engine::add) (ONNX QLinearAdd with numpy broadcasting,
+//!   [`QTensor`], [`broadcast_shape`]), [`Engine::global_avg_pool`](crate::Engine::global_avg_pool),
+//!   [`Engine::max_pool`](crate::Engine::max_pool): on the engine's add and pooling
+//!   kernels (scalar, AVX2, AVX-512BW, NEON); [`add`], [`add_broadcast`],
+//!   [`global_avg_pool`], [`max_pool`] run them on [`Engine::global`](crate::Engine::global).
 //! - [`MinMaxObserver`], [`MovingAverageMinMaxObserver`]: calibration.
 //!
 //! Layers keep the [`Engine`](crate::Engine) they were built with; the results are identical bit for
@@ -28,10 +33,10 @@ mod linear;
 mod observer;
 mod ops;
 
-pub use conv::{Conv2d, Conv2dGeometry};
+pub use conv::{Conv2d, Conv2dGeometry, ConvScratch};
 pub use linear::{DynamicScratch, Linear};
 pub use observer::{MinMaxObserver, MovingAverageMinMaxObserver};
-pub use ops::{add, global_avg_pool, max_pool, Pool2d};
+pub use ops::{add, add_broadcast, broadcast_shape, global_avg_pool, max_pool, Pool2d, QTensor};
 
 use core::marker::PhantomData;
 use core::ops::Range;

@@ -4,14 +4,17 @@
 //! - [`requant`]: rounding, quantize/dequantize of one value, fixed-point multipliers.
 //! - [`quant`]: the element-wise kernel table.
 //! - [`gemm`]: the packed-B microkernel `gemm_u8i8_4x8c1` and its packer.
+//! - [`ops`]: the quantized add (QLinearAdd) and the pooling kernels.
 //! - [`reference`]: GEMM written as its definition, on unpacked operands.
 
 pub mod depthwise;
 pub mod gemm;
+pub mod ops;
 pub mod quant;
 pub mod reference;
 pub mod requant;
 
 pub use depthwise::DEPTHWISE;
 pub use gemm::GEMM;
+pub use ops::OPS;
 pub use quant::ELEMENTWISE;

@@ -12,8 +12,13 @@
 //!   source ending at a guard page, the destination between a canary lead and a guard
 //!   page and pre-filled with a pattern (so a byte the packer skips is caught).
 //! - [`check_elementwise`]: an element-wise table against the scalar definitions.
+//! - [`check_ops`] (in [`ops`]): an add and pooling table against the scalar reference.
 //! - [`skip_or_require`]: prints `skipping <name>: CPU lacks <feature>`, or fails when
 //!   `ZEROPOINT_TEST_REQUIRE` names the ISA.
+
+pub mod ops;
+
+pub use ops::check_ops;
 
 use std::format;
 use std::string::String;

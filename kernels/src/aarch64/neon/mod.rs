@@ -4,9 +4,11 @@
 
 pub mod depthwise;
 pub mod gemm;
+pub mod ops;
 pub mod quant;
 pub mod stage;
 
 pub use depthwise::DEPTHWISE;
 pub use gemm::GEMM;
+pub use ops::OPS;
 pub use quant::ELEMENTWISE;
