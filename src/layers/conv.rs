@@ -1,5 +1,6 @@
 //! The quantized 2-D convolution, NHWC.
 
+use super::depthwise::PackedDepthwise;
 use super::{
     check_tensor, quantize_weights, slice_stage, zero_points_of, Activation, Nhwc, RequantScheme,
     StaticQuant, WeightQuantization,
@@ -129,8 +130,9 @@ impl Conv2dGeometry {
 enum Kernel {
     /// One packed weight matrix per group (`out/groups × kh·kw·in/groups`).
     Gemm(Vec<PackedWeights>),
-    /// Depthwise: `(w − Z_W[c])` at `[tap][c]` (in `[−255, 255]`).
-    Depthwise(Vec<i16>),
+    /// Depthwise (`groups = in > 1`, `out = M·in`): packed for the engine's depthwise
+    /// kernel.
+    Depthwise(PackedDepthwise),
 }
 
 /// A 2-D convolution on NHWC tensors, weights OHWI (`out × kh × kw × in/groups`).
@@ -144,10 +146,12 @@ enum Kernel {
 /// in a scratch of at most 128 KiB (or one row), never the whole im2col matrix (a kernel
 /// row inside the input is copied as one run of `kw·C` bytes); a 1×1,
 /// stride-1, unpadded, single-group convolution reads the input in place. Depthwise
-/// convolutions (`groups = in = out`) run the engine's depthwise kernel (scalar, AVX2,
-/// AVX-512BW, NEON) on an indirection list of the taps of each output pixel, then the
-/// same output stage ([`Engine::requantize`]) one output row at a time. The results are
-/// identical on every engine.
+/// convolutions (`groups = in > 1`, `out = M·in` with any channel multiplier `M`: output
+/// channel `ic·M + j` reads input channel `ic`) run the engine's depthwise kernel
+/// (scalar, AVX2, AVX-512BW, AVX-512 VNNI, NEON, dotprod), with the weights packed once
+/// for it, on an indirection list of the taps of each output pixel, then the same output
+/// stage ([`Engine::requantize`]) one output row at a time. The results are identical on
+/// every engine.
 #[derive(Clone, Debug)]
 pub struct Conv2d {
     engine: Engine,
@@ -245,18 +249,16 @@ impl Conv2d {
                 b.to_vec()
             }
         };
-        let zp = |o: usize| zero_points.values()[o * zero_points.stride()];
-        let kernel = if g > 1 && cin_g == 1 && ng == 1 {
-            let taps = kh * kw;
-            let c = out_channels;
-            let mut wd = vec![0i16; taps * c];
-            for o in 0..c {
-                for t in 0..taps {
-                    // Both codes are of one 8-bit type: the difference fits i16.
-                    wd[t * c + o] = (weights[o * taps + t].to_i32() - zp(o).to_i32()) as i16;
-                }
-            }
-            Kernel::Depthwise(wd)
+        let kernel = if g > 1 && cin_g == 1 {
+            // Depthwise, channel multiplier ng: output channel o reads input channel o / ng.
+            Kernel::Depthwise(PackedDepthwise::pack(
+                engine.depthwise_kernel(),
+                weights,
+                zero_points,
+                kh * kw,
+                in_channels,
+                ng,
+            )?)
         } else {
             let mut packed = Vec::with_capacity(g);
             for gi in 0..g {
@@ -297,7 +299,8 @@ impl Conv2d {
         self.out_channels
     }
 
-    /// Whether the depthwise kernel runs this convolution (`groups = in = out > 1`).
+    /// Whether the depthwise kernel runs this convolution (`groups = in > 1`, `out` a
+    /// multiple of `in`: channel multiplier `out / in`).
     pub fn is_depthwise(&self) -> bool {
         matches!(self.kernel, Kernel::Depthwise(_))
     }
@@ -483,7 +486,7 @@ impl Conv2d {
     #[allow(clippy::too_many_arguments)]
     fn run_depthwise<X: QType, O: OutType>(
         &self,
-        wd: &[i16],
+        wd: &PackedDepthwise,
         input: &[X],
         is: Nhwc,
         os: Nhwc,
@@ -495,8 +498,8 @@ impl Conv2d {
         let (sh, sw) = self.geom.stride;
         let (dh, dw) = self.geom.dilation;
         let [pt, pl, _, _] = self.geom.padding;
-        let c = is.c;
-        let kernel = self.engine.depthwise_kernel();
+        let (c, oc) = (is.c, os.c);
+        wd.check_kernel(self.engine.depthwise_kernel())?;
         // i8 input is read as bytes `x ^ 0x80` with the zero point moved by 128.
         let (xor, zk) = if X::SIGNED {
             (0x80u8, zx.to_i32() + 128)
@@ -505,13 +508,12 @@ impl Conv2d {
         };
         let bytes = X::as_bytes(input);
         let in_img = is.h * is.w * c;
-        let mut acc = vec![0i32; os.w * c];
+        let mut acc = vec![0i32; os.w * oc];
         let mut taps = vec![core::ptr::null::<u8>(); kh * kw];
-        debug_assert_eq!(wd.len(), kh * kw * c);
         for img in 0..is.n {
             let x = &bytes[img * in_img..(img + 1) * in_img];
             for oy in 0..os.h {
-                for (ox, a) in acc.chunks_exact_mut(c).enumerate() {
+                for (ox, a) in acc.chunks_exact_mut(oc).enumerate() {
                     for ky in 0..kh {
                         let iy = (oy * sh + ky * dh).wrapping_sub(pt);
                         for kx in 0..kw {
@@ -523,18 +525,18 @@ impl Conv2d {
                             };
                         }
                     }
-                    // The engine chose `kernel` for this CPU; every non-null tap
-                    // points at `c` bytes of `x` (sliced above); `wd` holds `kh·kw·c` i16
-                    // (built so in `from_quantized`); `a` holds `c` i32; `xor` is 0 or
-                    // 0x80.
+                    // `wd` was packed for the engine's kernel (checked above), which the
+                    // CPU supports; `taps` has kh·kw entries, each null or `c` bytes of
+                    // `x` (sliced above); `a` holds `oc = c·M` i32; `xor` is 0 or 0x80
+                    // and `zk` in 0..=255.
                     // SAFETY: the conditions stated just above hold.
-                    unsafe { (kernel.pixel)(&taps, wd.as_ptr(), c, xor, zk, a.as_mut_ptr()) };
+                    unsafe { wd.pixel(&taps, xor, zk, a.as_mut_ptr()) };
                 }
-                let o = ((img * os.h + oy) * os.w) * c;
+                let o = ((img * os.h + oy) * os.w) * oc;
                 self.engine.requantize(
-                    Matrix::new(&acc, os.w, c),
+                    Matrix::new(&acc, os.w, oc),
                     stage,
-                    MatrixMut::new(&mut out[o..o + os.w * c], os.w, c),
+                    MatrixMut::new(&mut out[o..o + os.w * oc], os.w, oc),
                 )?;
             }
         }

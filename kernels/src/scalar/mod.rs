@@ -4,7 +4,9 @@
 //! - [`requant`]: rounding, quantize/dequantize of one value, fixed-point multipliers.
 //! - [`quant`]: the element-wise kernel table.
 //! - [`gemm`]: the packed-B microkernel `gemm_u8i8_4x8c1` and its packer.
-//! - [`reference`]: GEMM written as its definition, on unpacked operands.
+//! - [`reference`](mod@reference): GEMM written as its definition, on unpacked operands.
+//! - [`depthwise`]: the depthwise definition and the scalar depthwise kernel (`i16`
+//!   layout).
 
 pub mod depthwise;
 pub mod gemm;

@@ -7,9 +7,16 @@
 //! - [`gemm_sweep`]: the deterministic shape sweep (m around MR, n around NR, K around
 //!   KR and unroll sizes, K large enough to wrap i32, odd strides, unaligned column
 //!   blocks, zero points at both ends, every output stage).
+//! - [`DepthwiseCase`] + [`check_depthwise`], [`depthwise_sweep`]: one depthwise pixel
+//!   through a kernel's packer and kernel (taps against guard pages, output between
+//!   canaries), and the sweep over channels, taps, multipliers, weights and zero points.
 //! - [`check_elementwise`]: an element-wise table against the scalar definitions.
 //! - [`skip_or_require`]: prints `skipping <name>: CPU lacks <feature>`, or fails when
 //!   `ZEROPOINT_TEST_REQUIRE` names the ISA.
+
+mod depthwise;
+
+pub use depthwise::{check_depthwise, depthwise_sweep, DepthwiseCase, WeightMode};
 
 use std::format;
 use std::string::String;

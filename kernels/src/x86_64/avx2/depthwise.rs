@@ -1,20 +1,34 @@
-//! AVX2 depthwise kernel: 8 channels per ymm, blocks of 32 channels with the i32
-//! accumulators in registers across the taps; inputs widened to i32 (`vpmovzxbd`, or
-//! `vpmovsxbd` for i8 input, whose `x ^ 0x80 − zx` equals `x − (zx − 128)`), weights
-//! `vpmovsxwd`, `vpmulld`, `vpaddd` (wrapping, as the reference). The last
-//! `channels % 8` channels use the scalar definition.
+//! AVX2 depthwise kernel on the `i16` layout ([`crate::depthwise`]): 8 channels per ymm,
+//! blocks of 32 channels with the i32 accumulators in registers across the taps; inputs
+//! widened to i32 (`vpmovzxbd`, or `vpmovsxbd` for i8 input, whose `x ^ 0x80 − zx` equals
+//! `x − (zx − 128)`), weights `vpmovsxwd`, `vpmulld`, `vpaddd` (wrapping, as the
+//! reference). With a channel multiplier `M > 1` each plane `j` (output channels
+//! `ic·M + j`, contiguous weights in the layout) runs the same blocks, and the block's
+//! results go to `out[ic·M + j]` through a stack buffer. The last `C % 8` input channels
+//! use the scalar kernel.
 
 use core::arch::x86_64::*;
 
+use crate::depthwise::{header_matches, i16_packed_len, pack_i16, scatter_plane, HEADER};
 use crate::scalar::depthwise::pixel_range;
-use crate::{DepthwiseKernel, Isa};
+use crate::{DepthwiseArgs, DepthwiseKernel, DepthwisePackArgs, Isa};
 
 /// The AVX2 depthwise kernel.
 pub static DEPTHWISE: DepthwiseKernel = DepthwiseKernel {
     name: "x86_64::avx2::depthwise",
     isa: Isa::Avx2,
+    layout: "i16",
+    packed_len: i16_packed_len,
+    pack,
     pixel,
 };
+
+/// # Safety
+/// See [`DepthwiseKernel::pack`].
+unsafe fn pack(a: &DepthwisePackArgs) {
+    // SAFETY: forwarded contract.
+    unsafe { pack_i16(a) }
+}
 
 /// Eight input bytes at `p` widened to i32, minus `z`.
 ///
@@ -44,80 +58,102 @@ unsafe fn load_w(p: *const i16) -> __m256i {
     unsafe { _mm256_cvtepi16_epi32(_mm_loadu_si128(p as *const __m128i)) }
 }
 
+/// Channels `ic..ic + 8·N` of one plane whose weights start at `w` (`w[t·C + c]`), then
+/// stored to `out[c·m + j]`.
+///
+/// # Safety
+/// AVX2 present; `ic + 8·N <= C`; the taps, `w` and `out` valid as in
+/// [`DepthwiseKernel::pixel`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block<const N: usize, const SIGNED: bool>(
+    taps: &[*const u8],
+    w: *const i16,
+    c: usize,
+    ic: usize,
+    z: __m256i,
+    out: *mut i32,
+    m: usize,
+    j: usize,
+) {
+    // SAFETY: AVX2 present (caller).
+    let mut acc = [unsafe { _mm256_setzero_si256() }; N];
+    for (t, &p) in taps.iter().enumerate() {
+        if p.is_null() {
+            continue;
+        }
+        for (r, a) in acc.iter_mut().enumerate() {
+            let o = ic + 8 * r;
+            // SAFETY: channels o..o+8 < C of tap t and of weight row t.
+            unsafe {
+                let x = load_x::<SIGNED>(p.add(o), z);
+                let wv = load_w(w.add(t * c + o));
+                *a = _mm256_add_epi32(*a, _mm256_mullo_epi32(x, wv));
+            }
+        }
+    }
+    if m == 1 {
+        for (r, a) in acc.iter().enumerate() {
+            // SAFETY: `out` holds C i32.
+            unsafe { _mm256_storeu_si256(out.add(ic + 8 * r) as *mut __m256i, *a) };
+        }
+    } else {
+        let mut tmp = [[0i32; 8]; N];
+        for (r, a) in acc.iter().enumerate() {
+            // SAFETY: `tmp[r]` holds 8 i32; `out` holds C·M i32 and ic + 8·N <= C.
+            unsafe {
+                _mm256_storeu_si256(tmp[r].as_mut_ptr() as *mut __m256i, *a);
+                scatter_plane(&tmp[r], out, ic + 8 * r, m, j);
+            }
+        }
+    }
+}
+
 /// # Safety
 /// AVX2 present; the contract of [`DepthwiseKernel::pixel`].
 #[target_feature(enable = "avx2")]
-unsafe fn run<const SIGNED: bool>(
-    taps: &[*const u8],
-    w: *const i16,
-    channels: usize,
-    zx: i32,
-    out: *mut i32,
-) {
+unsafe fn run<const SIGNED: bool>(a: &DepthwiseArgs) {
+    let (t_n, c, m) = (a.n_taps, a.channels, a.multiplier);
+    // SAFETY: `taps` holds `n_taps` pointers; the weights follow the header (contract).
+    let (taps, w0) = unsafe {
+        (
+            core::slice::from_raw_parts(a.taps, t_n),
+            a.packed.add(HEADER) as *const i16,
+        )
+    };
     // i8 input: (x ^ 0x80) − zx = x_signed − (zx − 128).
-    let z = _mm256_set1_epi32(if SIGNED { zx - 128 } else { zx });
-    let mut c = 0;
-    while c + 32 <= channels {
-        let mut acc = [_mm256_setzero_si256(); 4];
-        for (t, &p) in taps.iter().enumerate() {
-            if p.is_null() {
-                continue;
-            }
-            for (j, a) in acc.iter_mut().enumerate() {
-                let o = c + 8 * j;
-                // SAFETY: channels o..o+8 < `channels` of tap t and of weight row t.
-                unsafe {
-                    let x = load_x::<SIGNED>(p.add(o), z);
-                    let wv = load_w(w.add(t * channels + o));
-                    *a = _mm256_add_epi32(*a, _mm256_mullo_epi32(x, wv));
-                }
-            }
+    let z = _mm256_set1_epi32(if SIGNED { a.zx - 128 } else { a.zx });
+    let mut ic = 0;
+    while ic + 32 <= c {
+        for j in 0..m {
+            // SAFETY: plane j's weights start at (j·T)·C; ic + 32 <= C.
+            unsafe { block::<4, SIGNED>(taps, w0.add(j * t_n * c), c, ic, z, a.out, m, j) };
         }
-        for (j, a) in acc.iter().enumerate() {
-            // SAFETY: `out` holds `channels` i32.
-            unsafe { _mm256_storeu_si256(out.add(c + 8 * j) as *mut __m256i, *a) };
-        }
-        c += 32;
+        ic += 32;
     }
-    while c + 8 <= channels {
-        let mut a = _mm256_setzero_si256();
-        for (t, &p) in taps.iter().enumerate() {
-            if p.is_null() {
-                continue;
-            }
-            // SAFETY: channels c..c+8 are inside the tap and the weight row.
-            unsafe {
-                let x = load_x::<SIGNED>(p.add(c), z);
-                let wv = load_w(w.add(t * channels + c));
-                a = _mm256_add_epi32(a, _mm256_mullo_epi32(x, wv));
-            }
+    while ic + 8 <= c {
+        for j in 0..m {
+            // SAFETY: as above, with ic + 8 <= C.
+            unsafe { block::<1, SIGNED>(taps, w0.add(j * t_n * c), c, ic, z, a.out, m, j) };
         }
-        // SAFETY: `out` holds `channels` i32.
-        unsafe { _mm256_storeu_si256(out.add(c) as *mut __m256i, a) };
-        c += 8;
+        ic += 8;
     }
-    let xor = if SIGNED { 0x80 } else { 0 };
     // SAFETY: forwarded contract, for the remaining channels.
-    unsafe { pixel_range(taps, w, channels, c, xor, zx, out) };
+    unsafe { pixel_range(a, ic) };
 }
 
 /// # Safety
 /// See [`DepthwiseKernel::pixel`]; the table is used only where AVX2 is present.
-unsafe fn pixel(
-    taps: &[*const u8],
-    w: *const i16,
-    channels: usize,
-    xor: u8,
-    zx: i32,
-    out: *mut i32,
-) {
-    // SAFETY: the engine selects this table only when AVX2 is present; the rest is
-    // the caller's contract.
+unsafe fn pixel(a: &DepthwiseArgs) {
+    // SAFETY: the packed buffer has a header (contract).
+    debug_assert!(unsafe { header_matches(a.packed, a.n_taps, a.channels, a.multiplier) });
+    // SAFETY: the engine selects this table only when AVX2 is present; the rest is the
+    // caller's contract.
     unsafe {
-        if xor == 0 {
-            run::<false>(taps, w, channels, zx, out)
+        if a.xor == 0 {
+            run::<false>(a)
         } else {
-            run::<true>(taps, w, channels, zx, out)
+            run::<true>(a)
         }
     }
 }

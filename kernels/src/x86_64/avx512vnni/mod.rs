@@ -2,6 +2,8 @@
 //! adds them into 16 i32 lanes, exactly (no intermediate saturation). Element-wise work
 //! uses the `avx512bw` table; the output stage is `avx512bw::stage`.
 
+pub mod depthwise;
 pub mod gemm;
 
+pub use depthwise::DEPTHWISE;
 pub use gemm::GEMM;
