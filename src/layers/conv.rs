@@ -518,17 +518,18 @@ impl Conv2d {
                         let iy = (oy * sh + ky * dh).wrapping_sub(pt);
                         for kx in 0..kw {
                             let ix = (ox * sw + kx * dw).wrapping_sub(pl);
+                            // Pixel (iy, ix) of the image `x`, when inside it.
                             taps[ky * kw + kx] = if iy < is.h && ix < is.w {
-                                x[(iy * is.w + ix) * c..][..c].as_ptr()
+                                x.as_ptr().wrapping_add((iy * is.w + ix) * c)
                             } else {
                                 core::ptr::null()
                             };
                         }
                     }
                     // `wd` was packed for the engine's kernel (checked above), which the
-                    // CPU supports; `taps` has kh·kw entries, each null or `c` bytes of
-                    // `x` (sliced above); `a` holds `oc = c·M` i32; `xor` is 0 or 0x80
-                    // and `zk` in 0..=255.
+                    // CPU supports; `taps` has kh·kw entries, each null or the start of
+                    // a pixel inside the image `x` (`iy < h`, `ix < w`: `c` bytes); `a`
+                    // holds `oc = c·M` i32; `xor` is 0 or 0x80 and `zk` in 0..=255.
                     // SAFETY: the conditions stated just above hold.
                     unsafe { wd.pixel(&taps, xor, zk, a.as_mut_ptr()) };
                 }

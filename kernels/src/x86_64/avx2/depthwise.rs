@@ -3,9 +3,10 @@
 //! widened to i32 (`vpmovzxbd`, or `vpmovsxbd` for i8 input, whose `x ^ 0x80 − zx` equals
 //! `x − (zx − 128)`), weights `vpmovsxwd`, `vpmulld`, `vpaddd` (wrapping, as the
 //! reference). With a channel multiplier `M > 1` each plane `j` (output channels
-//! `ic·M + j`, contiguous weights in the layout) runs the same blocks, and the block's
-//! results go to `out[ic·M + j]` through a stack buffer. The last `C % 8` input channels
-//! use the scalar kernel.
+//! `ic·M + j`, contiguous weights in the layout) runs the same blocks; `M = 2` computes
+//! both planes from one widened input and interleaves them with `vpunpck{l,h}dq` +
+//! `vperm2i128`, other `M` go to `out[ic·M + j]` through a stack buffer. The last `C % 8`
+//! input channels use the scalar kernel.
 
 use core::arch::x86_64::*;
 
@@ -58,15 +59,17 @@ unsafe fn load_w(p: *const i16) -> __m256i {
     unsafe { _mm256_cvtepi16_epi32(_mm_loadu_si128(p as *const __m128i)) }
 }
 
-/// Channels `ic..ic + 8·N` of one plane whose weights start at `w` (`w[t·C + c]`), then
-/// stored to `out[c·m + j]`.
+/// Channels `ic..ic + 8·N` of the planes `j..j + P` (weights of plane `j` at `w`,
+/// `w[t·C + c]`, planes `T·C` elements apart), stored to `out[c·m + j']`: directly for
+/// `m = 1`, interleaved (`vpunpck{l,h}dq` + `vperm2i128`) for `m = P = 2`, else through
+/// a stack buffer.
 ///
 /// # Safety
-/// AVX2 present; `ic + 8·N <= C`; the taps, `w` and `out` valid as in
+/// AVX2 present; `ic + 8·N <= C`, `j + P <= m`; the taps, `w` and `out` valid as in
 /// [`DepthwiseKernel::pixel`].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn block<const N: usize, const SIGNED: bool>(
+unsafe fn block<const N: usize, const P: usize, const SIGNED: bool>(
     taps: &[*const u8],
     w: *const i16,
     c: usize,
@@ -76,34 +79,49 @@ unsafe fn block<const N: usize, const SIGNED: bool>(
     m: usize,
     j: usize,
 ) {
+    let plane = taps.len() * c;
     // SAFETY: AVX2 present (caller).
-    let mut acc = [unsafe { _mm256_setzero_si256() }; N];
+    let mut acc = [[unsafe { _mm256_setzero_si256() }; N]; P];
     for (t, &p) in taps.iter().enumerate() {
         if p.is_null() {
             continue;
         }
-        for (r, a) in acc.iter_mut().enumerate() {
+        for r in 0..N {
             let o = ic + 8 * r;
-            // SAFETY: channels o..o+8 < C of tap t and of weight row t.
+            // SAFETY: channels o..o+8 < C of tap t and of weight row t of each plane.
             unsafe {
                 let x = load_x::<SIGNED>(p.add(o), z);
-                let wv = load_w(w.add(t * c + o));
-                *a = _mm256_add_epi32(*a, _mm256_mullo_epi32(x, wv));
+                for (pj, accp) in acc.iter_mut().enumerate() {
+                    let wv = load_w(w.add(pj * plane + t * c + o));
+                    accp[r] = _mm256_add_epi32(accp[r], _mm256_mullo_epi32(x, wv));
+                }
             }
         }
     }
-    if m == 1 {
-        for (r, a) in acc.iter().enumerate() {
-            // SAFETY: `out` holds C i32.
-            unsafe { _mm256_storeu_si256(out.add(ic + 8 * r) as *mut __m256i, *a) };
-        }
-    } else {
-        let mut tmp = [[0i32; 8]; N];
-        for (r, a) in acc.iter().enumerate() {
-            // SAFETY: `tmp[r]` holds 8 i32; `out` holds C·M i32 and ic + 8·N <= C.
+    for r in 0..N {
+        let o = ic + 8 * r;
+        if m == 1 {
+            // SAFETY: `out` holds C i32 and o + 8 <= C.
+            unsafe { _mm256_storeu_si256(out.add(o) as *mut __m256i, acc[0][r]) };
+        } else if m == 2 && P == 2 {
+            // out[2c], out[2c + 1] for c = o..o + 8: the two planes interleaved.
+            // SAFETY: register-only shuffles; `out` holds 2C i32 and 2(o + 8) <= 2C.
             unsafe {
-                _mm256_storeu_si256(tmp[r].as_mut_ptr() as *mut __m256i, *a);
-                scatter_plane(&tmp[r], out, ic + 8 * r, m, j);
+                let (e, d) = (acc[0][r], acc[P - 1][r]);
+                let lo = _mm256_unpacklo_epi32(e, d); // c0 c1 | c4 c5
+                let hi = _mm256_unpackhi_epi32(e, d); // c2 c3 | c6 c7
+                let d0 = out.add(2 * o) as *mut __m256i;
+                _mm256_storeu_si256(d0, _mm256_permute2x128_si256::<0x20>(lo, hi));
+                _mm256_storeu_si256(d0.add(1), _mm256_permute2x128_si256::<0x31>(lo, hi));
+            }
+        } else {
+            for (pj, accp) in acc.iter().enumerate() {
+                let mut tmp = [0i32; 8];
+                // SAFETY: `tmp` holds 8 i32; `out` holds C·M i32, o + 8 <= C, j + pj < m.
+                unsafe {
+                    _mm256_storeu_si256(tmp.as_mut_ptr() as *mut __m256i, accp[r]);
+                    scatter_plane(&tmp, out, o, m, j + pj);
+                }
             }
         }
     }
@@ -123,18 +141,29 @@ unsafe fn run<const SIGNED: bool>(a: &DepthwiseArgs) {
     };
     // i8 input: (x ^ 0x80) − zx = x_signed − (zx − 128).
     let z = _mm256_set1_epi32(if SIGNED { a.zx - 128 } else { a.zx });
+    let plane = t_n * c;
     let mut ic = 0;
     while ic + 32 <= c {
-        for j in 0..m {
-            // SAFETY: plane j's weights start at (j·T)·C; ic + 32 <= C.
-            unsafe { block::<4, SIGNED>(taps, w0.add(j * t_n * c), c, ic, z, a.out, m, j) };
+        if m == 2 {
+            // SAFETY: both planes' weights inside the layout; ic + 32 <= C.
+            unsafe { block::<4, 2, SIGNED>(taps, w0, c, ic, z, a.out, m, 0) };
+        } else {
+            for j in 0..m {
+                // SAFETY: plane j's weights start at j·T·C; ic + 32 <= C.
+                unsafe { block::<4, 1, SIGNED>(taps, w0.add(j * plane), c, ic, z, a.out, m, j) };
+            }
         }
         ic += 32;
     }
     while ic + 8 <= c {
-        for j in 0..m {
+        if m == 2 {
             // SAFETY: as above, with ic + 8 <= C.
-            unsafe { block::<1, SIGNED>(taps, w0.add(j * t_n * c), c, ic, z, a.out, m, j) };
+            unsafe { block::<1, 2, SIGNED>(taps, w0, c, ic, z, a.out, m, 0) };
+        } else {
+            for j in 0..m {
+                // SAFETY: as above, with ic + 8 <= C.
+                unsafe { block::<1, 1, SIGNED>(taps, w0.add(j * plane), c, ic, z, a.out, m, j) };
+            }
         }
         ic += 8;
     }

@@ -5,7 +5,8 @@
 //! (wrapping, as the reference). The last `C % 16` channels run the same code with
 //! masked loads and stores (masked-off lanes are not accessed), so there is no scalar
 //! tail. With a channel multiplier `M > 1` each plane `j` (output channels `ic·M + j`,
-//! contiguous weights in the layout) runs the same blocks, and the results go to
+//! contiguous weights in the layout) runs the same blocks; `M = 2` computes both planes
+//! from one widened input and interleaves them with `vpermt2d`, other `M` go to
 //! `out[ic·M + j]` through a stack buffer.
 
 use core::arch::x86_64::*;
@@ -60,15 +61,17 @@ unsafe fn load_w(p: *const i16, mask: __mmask16) -> __m512i {
     unsafe { _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(mask, p)) }
 }
 
-/// Channels `ic..ic + 16·N` (vector `r` limited to the lanes of `masks[r]`) of one plane
-/// whose weights start at `w` (`w[t·C + c]`), stored to `out[c·m + j]`.
+/// Channels `ic..ic + 16·N` (vector `r` limited to the lanes of `masks[r]`) of the
+/// planes `j..j + P` (weights of plane `j` at `w`, `w[t·C + c]`, planes `T·C` elements
+/// apart), stored to `out[c·m + j']`: directly for `m = 1`, interleaved with
+/// `vpermt2d` for `m = P = 2`, else through a stack buffer.
 ///
 /// # Safety
-/// AVX-512F/BW/VL present; the lanes of `masks[r]` are channels below C; the taps, `w`
-/// and `out` valid as in [`DepthwiseKernel::pixel`].
+/// AVX-512F/BW/VL present; the lanes of `masks[r]` are channels below C; `j + P <= m`;
+/// the taps, `w` and `out` valid as in [`DepthwiseKernel::pixel`].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn block<const N: usize, const SIGNED: bool>(
+unsafe fn block<const N: usize, const P: usize, const SIGNED: bool>(
     taps: &[*const u8],
     w: *const i16,
     c: usize,
@@ -79,34 +82,64 @@ unsafe fn block<const N: usize, const SIGNED: bool>(
     m: usize,
     j: usize,
 ) {
+    let plane = taps.len() * c;
     // SAFETY: AVX-512F present (caller).
-    let mut acc = [unsafe { _mm512_setzero_si512() }; N];
+    let mut acc = [[unsafe { _mm512_setzero_si512() }; N]; P];
     for (t, &p) in taps.iter().enumerate() {
         if p.is_null() {
             continue;
         }
-        for (r, a) in acc.iter_mut().enumerate() {
+        for r in 0..N {
             let o = ic + 16 * r;
-            // SAFETY: the lanes of masks[r] are channels below C of tap t and weight row t.
+            // SAFETY: the lanes of masks[r] are channels below C of tap t and of weight
+            // row t of each plane.
             unsafe {
                 let x = load_x::<SIGNED>(p.add(o), masks[r], z);
-                let wv = load_w(w.add(t * c + o), masks[r]);
-                *a = _mm512_add_epi32(*a, _mm512_mullo_epi32(x, wv));
+                for (pj, accp) in acc.iter_mut().enumerate() {
+                    let wv = load_w(w.add(pj * plane + t * c + o), masks[r]);
+                    accp[r] = _mm512_add_epi32(accp[r], _mm512_mullo_epi32(x, wv));
+                }
             }
         }
     }
-    for (r, a) in acc.iter().enumerate() {
+    for r in 0..N {
         let o = ic + 16 * r;
+        let n = masks[r].count_ones() as usize;
         if m == 1 {
             // SAFETY: the lanes of masks[r] are below C; `out` holds C i32.
-            unsafe { _mm512_mask_storeu_epi32(out.add(o), masks[r], *a) };
-        } else {
-            let mut tmp = [0i32; 16];
-            let n = masks[r].count_ones() as usize;
-            // SAFETY: `tmp` holds 16 i32; the n channels o.. are below C, `out` holds C·M.
+            unsafe { _mm512_mask_storeu_epi32(out.add(o), masks[r], acc[0][r]) };
+        } else if m == 2 && P == 2 {
+            // out[2c], out[2c + 1] for c = o..o + n: the two planes interleaved.
+            // SAFETY: register-only permutes; `out` holds 2C i32 and 2(o + n) <= 2C, the
+            // masks cover the first 2n of the 32 values.
             unsafe {
-                _mm512_storeu_si512(tmp.as_mut_ptr() as *mut __m512i, *a);
-                scatter_plane(&tmp[..n], out, o, m, j);
+                let (e, d) = (acc[0][r], acc[P - 1][r]);
+                let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+                let hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+                let both = 2 * n;
+                let m0 = if both >= 16 {
+                    !0
+                } else {
+                    ((1u32 << both) - 1) as __mmask16
+                };
+                let m1 = if both >= 32 {
+                    !0
+                } else {
+                    ((1u32 << (both.max(16) - 16)) - 1) as __mmask16
+                };
+                let d0 = out.add(2 * o);
+                _mm512_mask_storeu_epi32(d0, m0, _mm512_permutex2var_epi32(e, lo, d));
+                _mm512_mask_storeu_epi32(d0.add(16), m1, _mm512_permutex2var_epi32(e, hi, d));
+            }
+        } else {
+            for (pj, accp) in acc.iter().enumerate() {
+                let mut tmp = [0i32; 16];
+                // SAFETY: `tmp` holds 16 i32; the n channels o.. are below C, `out` holds
+                // C·M, j + pj < m.
+                unsafe {
+                    _mm512_storeu_si512(tmp.as_mut_ptr() as *mut __m512i, accp[r]);
+                    scatter_plane(&tmp[..n], out, o, m, j + pj);
+                }
             }
         }
     }
@@ -125,13 +158,19 @@ unsafe fn run<const SIGNED: bool>(a: &DepthwiseArgs) {
         )
     };
     let z = _mm512_set1_epi32(if SIGNED { a.zx - 128 } else { a.zx });
+    let plane = t_n * c;
     let mut ic = 0;
     while ic + 64 <= c {
-        for j in 0..m {
-            // SAFETY: plane j's weights start at (j·T)·C; ic + 64 <= C.
-            unsafe {
-                block::<4, SIGNED>(taps, w0.add(j * t_n * c), c, ic, [!0; 4], z, a.out, m, j)
-            };
+        if m == 2 {
+            // SAFETY: both planes' weights inside the layout; ic + 64 <= C.
+            unsafe { block::<4, 2, SIGNED>(taps, w0, c, ic, [!0; 4], z, a.out, m, 0) };
+        } else {
+            for j in 0..m {
+                // SAFETY: plane j's weights start at j·T·C; ic + 64 <= C.
+                unsafe {
+                    block::<4, 1, SIGNED>(taps, w0.add(j * plane), c, ic, [!0; 4], z, a.out, m, j)
+                };
+            }
         }
         ic += 64;
     }
@@ -141,9 +180,16 @@ unsafe fn run<const SIGNED: bool>(a: &DepthwiseArgs) {
         } else {
             ((1u32 << (c - ic)) - 1) as __mmask16
         };
-        for j in 0..m {
+        if m == 2 {
             // SAFETY: as above; the lanes of `mask` are channels below C.
-            unsafe { block::<1, SIGNED>(taps, w0.add(j * t_n * c), c, ic, [mask], z, a.out, m, j) };
+            unsafe { block::<1, 2, SIGNED>(taps, w0, c, ic, [mask], z, a.out, m, 0) };
+        } else {
+            for j in 0..m {
+                // SAFETY: as above; the lanes of `mask` are channels below C.
+                unsafe {
+                    block::<1, 1, SIGNED>(taps, w0.add(j * plane), c, ic, [mask], z, a.out, m, j)
+                };
+            }
         }
         ic += 16;
     }
