@@ -172,8 +172,8 @@ fn pack(c: &mut Criterion) {
 
 /// The quantized layers (issue 6): `linear` (32×4096×4096, u8 → u8, against the
 /// `gemm` row of the same shape), `conv2d` (3×3, 64 → 64 channels, 56×56, stride 1,
-/// padding 1), per GEMM variant; `depthwise` (3×3 on 56×56×128, u8 → u8; bytes = input
-/// read) per depthwise variant. Throughput as in `gemm` (2·MACs) for the first two.
+/// padding 1), per GEMM variant; `depthwise` (3×3 on 56×56×128, u8 → u8, channel
+/// multiplier 1 and 2; bytes = input read) per depthwise variant. Throughput as in `gemm` (2·MACs) for the first two.
 fn layers(c: &mut Criterion) {
     use zeropoint::layers::Nhwc;
     use zeropoint::{
@@ -255,22 +255,25 @@ fn layers(c: &mut Criterion) {
                 let s = Nhwc::new(1, h, w, ch);
                 let mut group = c.benchmark_group("depthwise");
                 group.throughput(Throughput::BytesDecimal((h * w * ch) as u64));
-                configure(&mut group, (h * w * ch * 9) as f64 / est);
-                let mut run = None;
-                group.bench_function(BenchmarkId::new(v.name, "3x3_56x56x128"), |b| {
-                    let (conv, sq, x, y) = run.get_or_insert_with(|| {
-                        let g = Conv2dGeometry::new(3, 3)
-                            .with_padding([1; 4])
-                            .with_groups(ch);
-                        let conv = Conv2d::new(&engine, ch, ch, g, &weights(9 * ch), None, wq)
-                            .expect("valid layer");
-                        let sq = conv
-                            .static_quant(p, p, RequantScheme::Fp32, Activation::None)
-                            .expect("valid parameters");
-                        (conv, sq, bytes(h * w * ch), vec![0u8; h * w * ch])
+                for (mult, shape) in [(1, "3x3_56x56x128"), (2, "3x3_56x56x128_m2")] {
+                    let oc = ch * mult;
+                    configure(&mut group, (h * w * oc * 9) as f64 / est);
+                    let mut run = None;
+                    group.bench_function(BenchmarkId::new(v.name, shape), |b| {
+                        let (conv, sq, x, y) = run.get_or_insert_with(|| {
+                            let g = Conv2dGeometry::new(3, 3)
+                                .with_padding([1; 4])
+                                .with_groups(ch);
+                            let conv = Conv2d::new(&engine, ch, oc, g, &weights(9 * oc), None, wq)
+                                .expect("valid layer");
+                            let sq = conv
+                                .static_quant(p, p, RequantScheme::Fp32, Activation::None)
+                                .expect("valid parameters");
+                            (conv, sq, bytes(h * w * ch), vec![0u8; h * w * oc])
+                        });
+                        b.iter(|| conv.forward(sq, x, s, y).expect("valid call"));
                     });
-                    b.iter(|| conv.forward(sq, x, s, y).expect("valid call"));
-                });
+                }
                 group.finish();
             }
             OpKind::Elementwise | OpKind::Ops => {}

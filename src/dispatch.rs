@@ -103,8 +103,9 @@ impl Engine {
         self.elementwise
     }
 
-    /// The depthwise-convolution kernel this engine runs ([`crate::Conv2d`] with
-    /// `groups = channels`).
+    /// The depthwise-convolution kernel this engine packs for and runs
+    /// ([`crate::Conv2d`] with `groups = in_channels > 1`, any channel multiplier).
+    /// `i8mm` engines run the `dotprod` kernel.
     pub fn depthwise_kernel(&self) -> &'static DepthwiseKernel {
         self.depthwise
     }

@@ -629,10 +629,7 @@ fn conv2d_geometries_are_bit_exact_on_every_engine() {
                 WeightQuantization::PerChannelAsymmetric,
             ] {
                 let conv = Conv2d::new(&e, s.c, oc, g, &wf, Some(&bias), wq).unwrap();
-                assert_eq!(
-                    conv.is_depthwise(),
-                    g.groups == s.c && oc == s.c && g.groups > 1
-                );
+                assert_eq!(conv.is_depthwise(), g.groups == s.c && g.groups > 1);
                 // Recover the quantized weights as the layer does (same formula).
                 let mut wq8 = vec![0i8; oc * k];
                 let mut zw = vec![0i8; oc];
@@ -753,6 +750,146 @@ fn depthwise_i8_input_and_channel_tails() {
             }
         }
     }
+}
+
+/// Depthwise with a channel multiplier (`groups = in`, `out = M·in`) through the depthwise
+/// kernels, against the same convolution as a grouped GEMM (groups of two input channels,
+/// the other channel's weights at the zero point) and as a dense GEMM, against a direct
+/// reference, on every engine: u8 and i8 input, i8 and u8 weights, symmetric and
+/// asymmetric zero points, the i32 accumulators and a requantized output.
+#[test]
+fn depthwise_multiplier_matches_grouped_gemm() {
+    let mut rng = Rng(0x6d17);
+    let geoms = [
+        Conv2dGeometry::new(3, 3).with_padding([1; 4]),
+        Conv2dGeometry::new(5, 3)
+            .with_stride(2, 1)
+            .with_dilation(1, 2)
+            .with_padding([2, 1, 0, 2]),
+        Conv2dGeometry::new(1, 1),
+    ];
+    let cases = [
+        (2usize, 2usize),
+        (3, 2),
+        (8, 2),
+        (16, 3),
+        (18, 4),
+        (64, 2),
+        (70, 2),
+        (17, 5),
+        (6, 8),
+    ];
+    let mut checked = 0;
+    for (ci, &(c, m)) in cases.iter().enumerate() {
+        let oc = c * m;
+        let g = geoms[ci % geoms.len()];
+        let taps = g.kernel.0 * g.kernel.1;
+        let s = Nhwc::new(2, 6, 7, c);
+        for variant in 0..4 {
+            // variant: bit 0 = i8 input, bit 1 = asymmetric weights.
+            let asym = variant & 2 != 0;
+            let w: Vec<i8> = (0..oc * taps)
+                .map(|i| match i % 5 {
+                    0 => [-128, 127, -127, 0][(i / 5) % 4],
+                    _ => rng.u8() as i8,
+                })
+                .collect();
+            let zw: Vec<i8> = (0..oc)
+                .map(|o| {
+                    if asym {
+                        [rng.u8() as i8, -128, 127][o % 3]
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            // The same weights as a grouped convolution over pairs of input channels and
+            // as a dense one: the entries of other input channels hold the zero point.
+            let spread = |cin_g: usize| -> Vec<i8> {
+                let ng = oc / (c / cin_g);
+                let mut v = Vec::with_capacity(oc * taps * cin_g);
+                for o in 0..oc {
+                    let local = o / m - (o / ng) * cin_g;
+                    for t in 0..taps {
+                        for l in 0..cin_g {
+                            v.push(if l == local { w[o * taps + t] } else { zw[o] });
+                        }
+                    }
+                }
+                v
+            };
+            let x: Vec<u8> = (0..s.numel().unwrap())
+                .map(|i| {
+                    if i % 11 == 0 {
+                        [0, 255][i % 2]
+                    } else {
+                        rng.u8()
+                    }
+                })
+                .collect();
+            let zx = [0u8, 255, 131, 7][variant];
+            let (want, os) = ref_conv(&x, s, zx as i32, &w, &zw, oc, &g.with_groups(c));
+            let bias: Vec<i32> = (0..oc).map(|o| o as i32 * 977 - 5000).collect();
+            let mults: Vec<f32> = (0..oc).map(|o| 0.0007 + o as f32 * 1e-5).collect();
+            let stage =
+                OutputStage::quantized(Requantization::Fp32(PerChannel::Channel(&mults)), 3)
+                    .with_bias(&bias);
+            let mut first: Option<(Vec<i32>, Vec<u8>)> = None;
+            for e in engines() {
+                let mut layouts = vec![(c, w.clone())];
+                if c % 2 == 0 {
+                    layouts.push((c / 2, spread(2)));
+                }
+                layouts.push((1, spread(c)));
+                for (groups, wl) in layouts {
+                    let conv = Conv2d::from_quantized(
+                        &e,
+                        c,
+                        oc,
+                        g.with_groups(groups),
+                        &wl,
+                        PerChannel::Channel(&zw),
+                        PerChannel::Tensor(0.01),
+                        None,
+                    )
+                    .unwrap();
+                    assert_eq!(conv.is_depthwise(), groups == c);
+                    assert_eq!(conv.output_shape(s).unwrap(), os);
+                    let mut acc = vec![0i32; os.numel().unwrap()];
+                    let mut y = vec![0u8; acc.len()];
+                    if variant & 1 == 0 {
+                        conv.forward_with_stage(&x, s, zx, &OutputStage::i32(), &mut acc)
+                            .unwrap();
+                        conv.forward_with_stage(&x, s, zx, &stage, &mut y).unwrap();
+                    } else {
+                        // i8 input with the same differences: x ^ 0x80 with zx − 128.
+                        let xi: Vec<i8> = x.iter().map(|&v| (v ^ 0x80) as i8).collect();
+                        let zi = (zx ^ 0x80) as i8;
+                        conv.forward_with_stage(&xi, s, zi, &OutputStage::i32(), &mut acc)
+                            .unwrap();
+                        conv.forward_with_stage(&xi, s, zi, &stage, &mut y).unwrap();
+                    }
+                    assert_eq!(
+                        acc,
+                        want,
+                        "C={c} M={m} groups {groups} variant {variant} on {:?}",
+                        e.isa()
+                    );
+                    match &first {
+                        None => first = Some((acc, y)),
+                        Some(f) => assert_eq!(
+                            f,
+                            &(acc, y),
+                            "C={c} M={m} groups {groups} variant {variant} on {:?}",
+                            e.isa()
+                        ),
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 0);
 }
 
 #[test]

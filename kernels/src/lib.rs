@@ -11,7 +11,10 @@
 //!   `quant.rs` (element-wise quantize / dequantize / requantize tables), `ops.rs`
 //!   (the quantized add and pooling: [`OpsKernels`], in `scalar/`, `avx2/`,
 //!   `avx512bw/` and `neon/`),
-//!   `gemm.rs` (packing + microkernel), `reference.rs` (GEMM written as its definition).
+//!   `gemm.rs` (packing + microkernel), `reference.rs` (GEMM written as its definition),
+//!   `depthwise.rs` (the depthwise definition and the scalar depthwise kernel).
+//! - `depthwise.rs` — the packed weight layouts of the depthwise kernels (`i16`, `c4x64`,
+//!   `c4x16`) and their packers, shared by the kernels that read them.
 //! - one folder per ISA later (`x86_64/avx2/`, `x86_64/avx512vnni/`, `aarch64/neon/`, …)
 //!   with the same file names, so that `avx2/gemm.rs` reads beside `dotprod/gemm.rs`.
 //! - `testing/` (feature `testing`) — the one harness every variant is tested with.
@@ -24,6 +27,11 @@
 //! instruction: 1 for scalar, 4 for `vpdpbusd`/`sdot`, 8 for `smmla`). For example
 //! `scalar::gemm_u8i8_4x8c1`, later `x86_64::avx512vnni::gemm_u8i8_8x16c4`. Each kernel
 //! carries this string as [`GemmKernel::name`], used in test output and benchmark ids.
+//!
+//! A depthwise kernel is named `<path>::depthwise` (one per ISA folder that has one);
+//! the packed layout it reads is [`DepthwiseKernel::layout`]: `i16` (scalar, AVX2,
+//! AVX-512BW, NEON), `c4x64` (AVX-512 VNNI, `vpdpbusd`) or `c4x16` (dotprod, `sdot`),
+//! described in [`depthwise`].
 //!
 //! ## Canonical operands
 //! Every GEMM runs as u8 × i8 with i32 zero points. An i8 A is read as `A ^ 0x80`
@@ -65,6 +73,7 @@ macro_rules! tile_dispatch {
     };
 }
 
+pub mod depthwise;
 mod isa;
 mod stage;
 mod table;
@@ -84,8 +93,8 @@ pub use isa::Isa;
 pub use scalar::requant::{QuantizedMultiplier, Scheme, SHIFT_RANGE};
 pub use stage::{DstType, OutputStage};
 pub use table::{
-    run_gemm, APack, AddArgs, DepthwiseKernel, ElementwiseKernels, GemmCall, GemmKernel,
-    OpsKernels, PackAArgs, PackAMode, PackArgs, TileArgs,
+    run_gemm, APack, AddArgs, DepthwiseArgs, DepthwiseKernel, DepthwisePackArgs,
+    ElementwiseKernels, GemmCall, GemmKernel, OpsKernels, PackAArgs, PackAMode, PackArgs, TileArgs,
 };
 
 /// Every compiled GEMM kernel of this build, best first within each architecture.
@@ -132,12 +141,17 @@ pub const OPS_KERNELS: &[&OpsKernels] = &[
     &scalar::OPS,
 ];
 
-/// Every compiled depthwise-convolution kernel of this build.
+/// Every compiled depthwise-convolution kernel of this build. `i8mm` engines use the
+/// `dotprod` kernel.
 pub const DEPTHWISE_KERNELS: &[&DepthwiseKernel] = &[
+    #[cfg(target_arch = "x86_64")]
+    &x86_64::avx512vnni::DEPTHWISE,
     #[cfg(target_arch = "x86_64")]
     &x86_64::avx512bw::DEPTHWISE,
     #[cfg(target_arch = "x86_64")]
     &x86_64::avx2::DEPTHWISE,
+    #[cfg(target_arch = "aarch64")]
+    &aarch64::dotprod::DEPTHWISE,
     #[cfg(target_arch = "aarch64")]
     &aarch64::neon::DEPTHWISE,
     &scalar::DEPTHWISE,
@@ -146,8 +160,8 @@ pub const DEPTHWISE_KERNELS: &[&DepthwiseKernel] = &[
 #[cfg(test)]
 mod tests {
     use crate::testing::{
-        check_elementwise, check_pack, gemm_sweep, pack_sweep, reference_pack, skip_or_require,
-        PackCase, PackFill, PackSource, Rng,
+        check_elementwise, check_pack, depthwise_sweep, gemm_sweep, pack_sweep, reference_pack,
+        skip_or_require, PackCase, PackFill, PackSource, Rng,
     };
 
     #[test]
@@ -241,76 +255,12 @@ mod tests {
 
     #[test]
     fn every_depthwise_kernel_matches_the_reference() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
         for k in crate::DEPTHWISE_KERNELS {
             if skip_or_require(k.name, k.isa) {
                 continue;
             }
-            let mut cases = 0;
-            for channels in (0..=140).chain([255, 256, 257]) {
-                for taps_n in [1usize, 4, 9] {
-                    let x: std::vec::Vec<u8> =
-                        (0..taps_n * channels).map(|_| next() as u8).collect();
-                    let w: std::vec::Vec<i16> = (0..taps_n * channels)
-                        .map(|i| {
-                            if i % 7 == 0 {
-                                [-255, 255, i16::MIN, i16::MAX][i % 4]
-                            } else {
-                                (next() % 511) as i16 - 255
-                            }
-                        })
-                        .collect();
-                    let taps: std::vec::Vec<*const u8> = (0..taps_n)
-                        .map(|t| {
-                            if t % 3 == 2 {
-                                core::ptr::null()
-                            } else {
-                                x[t * channels..].as_ptr()
-                            }
-                        })
-                        .collect();
-                    for (xor, zx) in [
-                        (0u8, 0),
-                        (0, 255),
-                        (0, 131),
-                        (0x80, 0),
-                        (0x80, 128),
-                        (0x80, 255),
-                    ] {
-                        let mut want = std::vec![7i32; channels];
-                        let mut got = std::vec![-7i32; channels];
-                        // SAFETY: the scalar kernel runs anywhere; taps point at `channels`
-                        // bytes of `x`, `w` holds taps·channels, the outputs `channels`.
-                        unsafe {
-                            (crate::scalar::DEPTHWISE.pixel)(
-                                &taps,
-                                w.as_ptr(),
-                                channels,
-                                xor,
-                                zx,
-                                want.as_mut_ptr(),
-                            )
-                        };
-                        // SAFETY: `skip_or_require` checked the ISA; same buffers.
-                        unsafe {
-                            (k.pixel)(&taps, w.as_ptr(), channels, xor, zx, got.as_mut_ptr())
-                        };
-                        assert_eq!(
-                            got, want,
-                            "{}: channels {channels}, taps {taps_n}, xor {xor}, zx {zx}",
-                            k.name
-                        );
-                        cases += 1;
-                    }
-                }
-            }
-            std::eprintln!("{}: {cases} cases", k.name);
+            let n = depthwise_sweep(k).unwrap_or_else(|e| panic!("{e}"));
+            std::eprintln!("{} ({}): {n} cases", k.name, k.layout);
         }
     }
 

@@ -606,28 +606,95 @@ pub struct ElementwiseKernels {
     pub min_max: unsafe fn(src: &[f32]) -> (f32, f32, bool),
 }
 
-/// A depthwise-convolution kernel: all channels of one output pixel from its taps
-/// (an indirection list of input pixels, XNNPACK style).
+/// Arguments of a depthwise packing call: the weights of `C·M` output channels × `T` taps
+/// into the layout of one [`DepthwiseKernel`].
+///
+/// The weights are 8-bit codes with one zero point per output channel; the kernel
+/// multiplies by `w' = (code ^ xor) as i8 − zw[oc]` (in `[−255, 255]`), exactly: a layout
+/// that needs i8 weights keeps `w'` itself where every `w'` fits i8, and otherwise the
+/// canonical codes with a zero-point term (see [`crate::depthwise`]).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct DepthwisePackArgs {
+    /// The code of tap `t`, output channel `oc` is the byte at `t·t_stride + oc·oc_stride`
+    /// (u8 or i8).
+    pub w: *const u8,
+    /// Bytes between taps `t` and `t + 1` of one output channel.
+    pub t_stride: usize,
+    /// Bytes between output channels `oc` and `oc + 1` of one tap.
+    pub oc_stride: usize,
+    /// XORed into every code: 0 keeps i8 codes, 0x80 turns u8 codes into the canonical
+    /// i8 (`code − 128`).
+    pub xor: u8,
+    /// Canonical zero point of each output channel, `C·M` values in `−128..=127` (the
+    /// zero point for i8 codes, the zero point − 128 for u8 codes).
+    pub zw: *const i32,
+    /// Taps `T ≥ 1` (`kh·kw`).
+    pub taps: usize,
+    /// Input channels `C ≥ 1`.
+    pub channels: usize,
+    /// Channel multiplier `M ≥ 1`: output channel `oc = ic·M + j` reads input channel `ic`.
+    pub multiplier: usize,
+    /// Destination, `(kernel.packed_len)(T, C, M)` bytes, aligned to
+    /// [`crate::depthwise::ALIGN`] bytes.
+    pub dst: *mut u8,
+}
+
+/// Arguments of one depthwise call: all `C·M` output channels of one output pixel from
+/// its taps (an indirection list of input pixels, XNNPACK style).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct DepthwiseArgs {
+    /// `n_taps` pointers to input pixels (`C` bytes each, u8 or i8, read as
+    /// `byte ^ xor`), in the tap order of the packed weights; a null pointer is a tap in
+    /// the padding and contributes nothing.
+    pub taps: *const *const u8,
+    /// Taps `T` (as packed).
+    pub n_taps: usize,
+    /// Input channels `C` (as packed).
+    pub channels: usize,
+    /// Channel multiplier `M` (as packed).
+    pub multiplier: usize,
+    /// The weights, packed by the same kernel's `pack` for `T`, `C`, `M`.
+    pub packed: *const u8,
+    /// 0 for u8 input, 0x80 for i8 input.
+    pub xor: u8,
+    /// Canonical input zero point (`zx` for u8, `zx + 128` for i8), `0..=255`.
+    pub zx: i32,
+    /// Destination, `C·M` i32.
+    pub out: *mut i32,
+}
+
+/// A depthwise-convolution kernel with its weight packer.
+///
+/// For every output channel `oc` in `0..C·M`, with `ic = oc / M`:
+/// ```text
+/// out[oc] = Σ_{t : taps[t] non-null} ((taps[t][ic] ^ xor) − zx) · ((code[t][oc] ^ wxor) as i8 − zw[oc])
+/// ```
+/// in wrapping i32 (`code`, `wxor`, `zw` as given to `pack`;
+/// [`crate::scalar::depthwise::reference`] is this definition as code).
 #[derive(Debug)]
 pub struct DepthwiseKernel {
     /// Path-style name, e.g. `scalar::depthwise`.
     pub name: &'static str,
     /// The instruction set it needs.
     pub isa: Isa,
-    /// For `c` in `0..channels`:
-    /// `out[c] = Σ_t ((taps[t][c] ^ xor) as i32 − zx) · w[t·channels + c]`, wrapping i32,
-    /// where a null `taps[t]` (padding) contributes nothing. `xor` is 0 (u8 input) or
-    /// 0x80 (i8 input read as bytes, `zx` then being the zero point + 128).
+    /// Name of the packed layout the kernel reads, e.g. `i16` or `c4x64` (see
+    /// [`crate::depthwise`]).
+    pub layout: &'static str,
+    /// Bytes of packed weights for `(taps, channels, multiplier)`.
+    pub packed_len: fn(usize, usize, usize) -> usize,
+    /// Packs the weights (plain Rust: runs on any CPU).
     ///
     /// # Safety
-    /// The CPU supports `isa`; every non-null `taps[t]` is valid for `channels` bytes;
-    /// `w` for `taps.len()·channels` i16; `out` for `channels` i32; `xor` is 0 or 0x80.
-    pub pixel: unsafe fn(
-        taps: &[*const u8],
-        w: *const i16,
-        channels: usize,
-        xor: u8,
-        zx: i32,
-        out: *mut i32,
-    ),
+    /// The pointers of [`DepthwisePackArgs`] are valid as documented there.
+    pub pack: unsafe fn(&DepthwisePackArgs),
+    /// Computes one output pixel.
+    ///
+    /// # Safety
+    /// The CPU supports `isa`; the fields of [`DepthwiseArgs`] are valid as documented
+    /// there: every non-null tap holds `C` bytes, `packed` was written by this kernel's
+    /// `pack` for the same `T`, `C`, `M`, `out` holds `C·M` i32, `xor` is 0 or 0x80 and
+    /// `zx` is in `0..=255`.
+    pub pixel: unsafe fn(&DepthwiseArgs),
 }

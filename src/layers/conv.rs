@@ -1,5 +1,6 @@
 //! The quantized 2-D convolution, NHWC.
 
+use super::depthwise::PackedDepthwise;
 use super::{
     check_tensor, quantize_weights, slice_stage, zero_points_of, Activation, Nhwc, RequantScheme,
     StaticQuant, WeightQuantization,
@@ -147,8 +148,9 @@ impl ConvScratch {
 enum Kernel {
     /// One packed weight matrix per group (`out/groups × kh·kw·in/groups`).
     Gemm(Vec<PackedWeights>),
-    /// Depthwise: `(w − Z_W[c])` at `[tap][c]` (in `[−255, 255]`).
-    Depthwise(Vec<i16>),
+    /// Depthwise (`groups = in > 1`, `out = M·in`): packed for the engine's depthwise
+    /// kernel.
+    Depthwise(PackedDepthwise),
 }
 
 /// A 2-D convolution on NHWC tensors, weights OHWI (`out × kh × kw × in/groups`).
@@ -162,10 +164,12 @@ enum Kernel {
 /// in a scratch of at most 128 KiB (or one row), never the whole im2col matrix (a kernel
 /// row inside the input is copied as one run of `kw·C` bytes); a 1×1,
 /// stride-1, unpadded, single-group convolution reads the input in place. Depthwise
-/// convolutions (`groups = in = out`) run the engine's depthwise kernel (scalar, AVX2,
-/// AVX-512BW, NEON) on an indirection list of the taps of each output pixel, then the
-/// same output stage ([`Engine::requantize`]) one output row at a time. The results are
-/// identical on every engine.
+/// convolutions (`groups = in > 1`, `out = M·in` with any channel multiplier `M`: output
+/// channel `ic·M + j` reads input channel `ic`) run the engine's depthwise kernel
+/// (scalar, AVX2, AVX-512BW, AVX-512 VNNI, NEON, dotprod), with the weights packed once
+/// for it, on an indirection list of the taps of each output pixel, then the same output
+/// stage ([`Engine::requantize`]) one output row at a time. The results are identical on
+/// every engine.
 ///
 /// Work ranges: [`Conv2d::forward_range`] computes any range of the flattened output
 /// pixels `n·OH·OW` into its own part of the output, with a caller-owned
@@ -269,18 +273,16 @@ impl Conv2d {
                 b.to_vec()
             }
         };
-        let zp = |o: usize| zero_points.values()[o * zero_points.stride()];
-        let kernel = if g > 1 && cin_g == 1 && ng == 1 {
-            let taps = kh * kw;
-            let c = out_channels;
-            let mut wd = vec![0i16; taps * c];
-            for o in 0..c {
-                for t in 0..taps {
-                    // Both codes are of one 8-bit type: the difference fits i16.
-                    wd[t * c + o] = (weights[o * taps + t].to_i32() - zp(o).to_i32()) as i16;
-                }
-            }
-            Kernel::Depthwise(wd)
+        let kernel = if g > 1 && cin_g == 1 {
+            // Depthwise, channel multiplier ng: output channel o reads input channel o / ng.
+            Kernel::Depthwise(PackedDepthwise::pack(
+                engine.depthwise_kernel(),
+                weights,
+                zero_points,
+                kh * kw,
+                in_channels,
+                ng,
+            )?)
         } else {
             let mut packed = Vec::with_capacity(g);
             for gi in 0..g {
@@ -321,7 +323,8 @@ impl Conv2d {
         self.out_channels
     }
 
-    /// Whether the depthwise kernel runs this convolution (`groups = in = out > 1`).
+    /// Whether the depthwise kernel runs this convolution (`groups = in > 1`, `out` a
+    /// multiple of `in`: channel multiplier `out / in`).
     pub fn is_depthwise(&self) -> bool {
         matches!(self.kernel, Kernel::Depthwise(_))
     }
@@ -664,7 +667,7 @@ impl Conv2d {
     #[allow(clippy::too_many_arguments)]
     fn run_depthwise<X: QType, O: OutType>(
         &self,
-        wd: &[i16],
+        wd: &PackedDepthwise,
         input: &[X],
         is: Nhwc,
         os: Nhwc,
@@ -678,8 +681,8 @@ impl Conv2d {
         let (sh, sw) = self.geom.stride;
         let (dh, dw) = self.geom.dilation;
         let [pt, pl, _, _] = self.geom.padding;
-        let c = is.c;
-        let kernel = self.engine.depthwise_kernel();
+        let (c, oc) = (is.c, os.c);
+        wd.check_kernel(self.engine.depthwise_kernel())?;
         // i8 input is read as bytes `x ^ 0x80` with the zero point moved by 128.
         let (xor, zk) = if X::SIGNED {
             (0x80u8, zx.to_i32() + 128)
@@ -689,11 +692,10 @@ impl Conv2d {
         let bytes = X::as_bytes(input);
         let in_img = is.h * is.w * c;
         let per_img = os.h * os.w;
-        if scratch.acc.len() < os.w * c {
-            scratch.acc.resize(os.w * c, 0);
+        if scratch.acc.len() < os.w * oc {
+            scratch.acc.resize(os.w * oc, 0);
         }
         let mut taps = vec![core::ptr::null::<u8>(); kh * kw];
-        debug_assert_eq!(wd.len(), kh * kw * c);
         let mut p = pixels.start;
         while p < pixels.end {
             // The run of output row `oy` of image `img` from `ox0` inside the range.
@@ -701,32 +703,33 @@ impl Conv2d {
             let (oy, ox0) = (q / os.w, q % os.w);
             let n = (os.w - ox0).min(pixels.end - p);
             let x = &bytes[img * in_img..(img + 1) * in_img];
-            let acc = &mut scratch.acc[..n * c];
-            for (i, a) in acc.chunks_exact_mut(c).enumerate() {
+            let acc = &mut scratch.acc[..n * oc];
+            for (i, a) in acc.chunks_exact_mut(oc).enumerate() {
                 let ox = ox0 + i;
                 for ky in 0..kh {
                     let iy = (oy * sh + ky * dh).wrapping_sub(pt);
                     for kx in 0..kw {
                         let ix = (ox * sw + kx * dw).wrapping_sub(pl);
+                        // Pixel (iy, ix) of the image `x`, when inside it.
                         taps[ky * kw + kx] = if iy < is.h && ix < is.w {
-                            x[(iy * is.w + ix) * c..][..c].as_ptr()
+                            x.as_ptr().wrapping_add((iy * is.w + ix) * c)
                         } else {
                             core::ptr::null()
                         };
                     }
                 }
-                // The engine chose `kernel` for this CPU; every non-null tap
-                // points at `c` bytes of `x` (sliced above); `wd` holds `kh·kw·c` i16
-                // (built so in `from_quantized`); `a` holds `c` i32; `xor` is 0 or
-                // 0x80.
+                // `wd` was packed for the engine's kernel (checked above), which the CPU
+                // supports; `taps` has kh·kw entries, each null or the start of a pixel
+                // inside the image `x` (`iy < h`, `ix < w`: `c` bytes); `a` holds
+                // `oc = c·M` i32; `xor` is 0 or 0x80 and `zk` in 0..=255.
                 // SAFETY: the conditions stated just above hold.
-                unsafe { (kernel.pixel)(&taps, wd.as_ptr(), c, xor, zk, a.as_mut_ptr()) };
+                unsafe { wd.pixel(&taps, xor, zk, a.as_mut_ptr()) };
             }
-            let o = (p - pixels.start) * c;
+            let o = (p - pixels.start) * oc;
             self.engine.requantize(
-                Matrix::new(acc, n, c),
+                Matrix::new(acc, n, oc),
                 stage,
-                MatrixMut::new(&mut out[o..o + n * c], n, c),
+                MatrixMut::new(&mut out[o..o + n * oc], n, oc),
             )?;
             p += n;
         }

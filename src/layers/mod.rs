@@ -29,6 +29,7 @@
 //! bit on every engine.
 
 mod conv;
+mod depthwise;
 mod linear;
 mod observer;
 mod ops;

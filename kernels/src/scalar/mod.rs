@@ -5,7 +5,9 @@
 //! - [`quant`]: the element-wise kernel table.
 //! - [`gemm`]: the packed-B microkernel `gemm_u8i8_4x8c1` and its packer.
 //! - [`ops`]: the quantized add (QLinearAdd) and the pooling kernels.
-//! - [`reference`]: GEMM written as its definition, on unpacked operands.
+//! - [`reference`](mod@reference): GEMM written as its definition, on unpacked operands.
+//! - [`depthwise`]: the depthwise definition and the scalar depthwise kernel (`i16`
+//!   layout).
 
 pub mod depthwise;
 pub mod gemm;

@@ -11,13 +11,18 @@
 //!   layout's definition ([`reference_pack`]): every packed byte and column sum, the
 //!   source ending at a guard page, the destination between a canary lead and a guard
 //!   page and pre-filled with a pattern (so a byte the packer skips is caught).
+//! - [`DepthwiseCase`] + [`check_depthwise`], [`depthwise_sweep`]: one depthwise pixel
+//!   through a kernel's packer and kernel (taps against guard pages, output between
+//!   canaries), and the sweep over channels, taps, multipliers, weights and zero points.
 //! - [`check_elementwise`]: an element-wise table against the scalar definitions.
 //! - [`check_ops`] (in [`ops`]): an add and pooling table against the scalar reference.
 //! - [`skip_or_require`]: prints `skipping <name>: CPU lacks <feature>`, or fails when
 //!   `ZEROPOINT_TEST_REQUIRE` names the ISA.
 
+mod depthwise;
 pub mod ops;
 
+pub use depthwise::{check_depthwise, depthwise_sweep, DepthwiseCase, WeightMode};
 pub use ops::check_ops;
 
 use std::format;

@@ -1,10 +1,11 @@
 //! x86_64 kernels, one folder per instruction set with the same file names:
 //! `gemm.rs` (microkernel and table), `pack.rs` (the SIMD packer of its layout),
-//! `quant.rs` (element-wise table), `ops.rs` (add and pooling, in `avx2` and
-//! `avx512bw`), and for the 512-bit sets `stage.rs` (the fused output stage on 16 lanes,
-//! shared by `avx512bw` and `avx512vnni`, which both have AVX-512 F+BW). `avxvnni` and
-//! `amx` have only `gemm.rs`: the AVX2 (resp. AVX-512) packer, element-wise, depthwise,
-//! add/pooling and output-stage code serves them.
+//! `depthwise.rs` (depthwise kernel on its packed layout), `quant.rs` (element-wise
+//! table), `ops.rs` (add and pooling, in `avx2` and `avx512bw`), and for the 512-bit sets
+//! `stage.rs` (the fused output stage on 16 lanes, shared by `avx512bw` and
+//! `avx512vnni`, which both have AVX-512 F+BW). `avxvnni` and `amx` have only `gemm.rs`:
+//! the AVX2 (resp. AVX-512) packer, element-wise, depthwise, add/pooling and output-stage
+//! code serves them.
 //!
 //! Every function here needs the features of its folder; the tables are only handed out
 //! by the safe crate after run-time detection.

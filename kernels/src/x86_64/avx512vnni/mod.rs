@@ -3,7 +3,9 @@
 //! uses the `avx512bw` table; the output stage is `avx512bw::stage`; the packer borrows
 //! the transposes of `avx512bw::pack`.
 
+pub mod depthwise;
 pub mod gemm;
 pub mod pack;
 
+pub use depthwise::DEPTHWISE;
 pub use gemm::GEMM;
