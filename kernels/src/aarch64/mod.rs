@@ -1,7 +1,8 @@
 //! aarch64 kernels, one folder per instruction set with the same file names as on
-//! x86_64: `gemm.rs` (packer + microkernel), `quant.rs` (element-wise table, `neon`
-//! only: `dotprod` and `i8mm` add nothing to element-wise work), `stage.rs` (the fused
-//! output stage on 4 lanes, shared by all three GEMM kernels), and `insn.rs` in
+//! x86_64: `gemm.rs` (microkernel and table), `pack.rs` (the SIMD packer of its layout;
+//! `neon`'s also holds the pieces the others share), `quant.rs` (element-wise table,
+//! `neon` only: `dotprod` and `i8mm` add nothing to element-wise work), `stage.rs` (the
+//! fused output stage on 4 lanes, shared by all three GEMM kernels), and `insn.rs` in
 //! `dotprod`/`i8mm` (the `asm!` wrappers of instructions whose intrinsics are still
 //! unstable on Rust 1.95).
 //!

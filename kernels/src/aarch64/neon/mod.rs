@@ -4,6 +4,7 @@
 
 pub mod depthwise;
 pub mod gemm;
+pub mod pack;
 pub mod quant;
 pub mod stage;
 
