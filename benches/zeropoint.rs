@@ -30,8 +30,8 @@ use zeropoint::{variants, Isa, OpKind};
 mod workloads;
 
 use workloads::{
-    engine_for, ElemRun, F32Gemm, GemmInputs, GemmRun, PackRun, ELEM_SHAPES, F32_BASELINE,
-    GEMM_SHAPES, PACK_SHAPES,
+    engine_for, portable_packer, ElemRun, F32Gemm, GemmInputs, GemmRun, PackKernelRun, PackRun,
+    ELEM_SHAPES, F32_BASELINE, GEMM_SHAPES, PACK_SHAPES,
 };
 
 /// Sets sampling for a benchmark whose call is estimated to take `est_s` seconds.
@@ -142,32 +142,56 @@ fn elementwise(c: &mut Criterion) {
     }
 }
 
-/// Weight packing (`Engine::pack_weights`) per GEMM variant, both source layouts:
-/// `pack/<variant>/4096x4096_nxk` and `…_kxn`, throughput in source bytes.
+/// Weight packing per GEMM variant, both source layouts, throughput in source bytes:
+/// `pack/<variant>/4096x4096_nxk` (and `…_kxn`) through `Engine::pack_weights`;
+/// `pack_kernel/<variant>/…` the table's packer alone into a reused buffer, and
+/// `pack_kernel/scalar::gemm::pack::<NR,KR>/…` the portable packer of the same layout
+/// (the baseline).
 fn pack(c: &mut Criterion) {
-    let mut group = c.benchmark_group("pack");
-    for &shape in PACK_SHAPES {
-        group.throughput(Throughput::BytesDecimal(shape.bytes()));
-        for v in variants().iter().filter(|v| v.op == OpKind::Gemm) {
-            let id = format!("pack/{}/{}", v.name, shape.label());
-            let engine = match engine_for(v) {
-                Ok(e) => e,
-                Err(why) => {
-                    eprintln!("skipping {id}: {why}");
+    for (op, kernel_level) in [("pack", false), ("pack_kernel", true)] {
+        let mut group = c.benchmark_group(op);
+        for &shape in PACK_SHAPES {
+            group.throughput(Throughput::BytesDecimal(shape.bytes()));
+            for v in variants().iter().filter(|v| v.op == OpKind::Gemm) {
+                let id = format!("{op}/{}/{}", v.name, shape.label());
+                let engine = match engine_for(v) {
+                    Ok(e) => e,
+                    Err(why) => {
+                        eprintln!("skipping {id}: {why}");
+                        continue;
+                    }
+                };
+                if !kernel_level {
+                    // The portable packer moves about 1 GB/s, the SIMD packers several.
+                    let rate = if v.isa == Isa::Scalar { 1e9 } else { 4e9 };
+                    configure(&mut group, shape.bytes() as f64 / rate);
+                    let mut run: Option<PackRun> = None;
+                    group.bench_function(BenchmarkId::new(v.name, shape.label()), |b| {
+                        let run = run.get_or_insert_with(|| PackRun::new(engine, shape));
+                        b.iter(|| run.run());
+                    });
                     continue;
                 }
-            };
-            // The portable packer moves about 1 GB/s, the SIMD packers several.
-            let rate = if v.isa == Isa::Scalar { 1e9 } else { 5e9 };
-            configure(&mut group, shape.bytes() as f64 / rate);
-            let mut run: Option<PackRun> = None;
-            group.bench_function(BenchmarkId::new(v.name, shape.label()), |b| {
-                let run = run.get_or_insert_with(|| PackRun::new(engine, shape));
-                b.iter(|| run.run());
-            });
+                let kernel = engine.gemm_kernel();
+                let mut packers = vec![(v.name.to_string(), kernel.pack, 8e9)];
+                if v.isa != Isa::Scalar {
+                    packers.extend(
+                        portable_packer(kernel.nr, kernel.kr).map(|(name, f)| (name, f, 0.5e9)),
+                    );
+                }
+                for (name, packer, rate) in packers {
+                    configure(&mut group, shape.bytes() as f64 / rate);
+                    let mut run: Option<PackKernelRun> = None;
+                    group.bench_function(BenchmarkId::new(name, shape.label()), |b| {
+                        let run =
+                            run.get_or_insert_with(|| PackKernelRun::new(&engine, packer, shape));
+                        b.iter(|| run.run());
+                    });
+                }
+            }
         }
+        group.finish();
     }
-    group.finish();
 }
 
 /// The quantized layers (issue 6): `linear` (32×4096×4096, u8 → u8, against the

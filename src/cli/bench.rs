@@ -23,8 +23,8 @@ use super::fingerprint;
 use super::limits::{self, Limits};
 use super::measure::{time, Budget, Progress, Timing};
 use super::workloads::{
-    engine_for, ElemRun, F32Gemm, GemmInputs, GemmRun, GemmShape, LayerRun, PackRun, ELEM_SHAPES,
-    F32_BASELINE, GEMM_SHAPES, PACK_SHAPES,
+    engine_for, portable_packer, ElemRun, F32Gemm, GemmInputs, GemmRun, GemmShape, LayerRun,
+    PackKernelRun, PackRun, ELEM_SHAPES, F32_BASELINE, GEMM_SHAPES, PACK_SHAPES,
 };
 
 /// The format tag of the JSON file.
@@ -172,7 +172,7 @@ pub fn main(args: &[String]) -> ExitCode {
     let total = 2
         + GEMM_SHAPES.len() * (gemm_variants.len() + 1)
         + 1
-        + PACK_SHAPES.len() * gemm_variants.len()
+        + 3 * PACK_SHAPES.len() * gemm_variants.len()
         + ELEM_SHAPES.len() * elem_variants.len()
         + gemm_variants.len()
         + dw_variants.len()
@@ -360,25 +360,15 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     }
 
-    // 2c. Weight packing (what a model load pays), every GEMM variant, both source
-    // layouts, against the read bandwidth.
+    // 2c. Weight packing, every GEMM variant, both source layouts, against the read
+    // bandwidth: `pack` through the API (what a model load pays), `pack_kernel` the
+    // table's packer alone and the portable packer of the same layout (the baseline).
     for &shape in PACK_SHAPES {
-        for v in &gemm_variants {
-            let id = format!("pack/{}/{}", v.name, shape.label());
-            progress.step(&id);
-            let engine = match engine_for(v) {
-                Ok(e) => e,
-                Err(why) => {
-                    skip(&mut progress, id, why);
-                    continue;
-                }
-            };
-            let mut run = PackRun::new(engine, shape);
-            let timing = time(budget, || run.run());
+        let pack_row = |op: &'static str, variant: String, isa: Isa, timing: Timing| {
             let mut row = Row {
-                op: "pack",
-                variant: v.name.to_string(),
-                isa: Some(v.isa),
+                op,
+                variant,
+                isa: Some(isa),
                 shape: shape.label(),
                 timing,
                 ops: None,
@@ -391,7 +381,32 @@ pub fn main(args: &[String]) -> ExitCode {
             row.pct = row
                 .gb_per_s()
                 .map(|g| (100.0 * g / bw, Limit::ReadBandwidth));
-            rows.push(row);
+            row
+        };
+        for v in &gemm_variants {
+            let id = format!("pack/{}/{}", v.name, shape.label());
+            progress.step(&id);
+            let engine = match engine_for(v) {
+                Ok(e) => e,
+                Err(why) => {
+                    skip(&mut progress, id, why);
+                    continue;
+                }
+            };
+            let kernel = engine.gemm_kernel();
+            let mut packers = vec![(v.name.to_string(), kernel.pack)];
+            if v.isa != Isa::Scalar {
+                packers.extend(portable_packer(kernel.nr, kernel.kr));
+            }
+            let mut run = PackRun::new(engine, shape);
+            let timing = time(budget, || run.run());
+            rows.push(pack_row("pack", v.name.to_string(), v.isa, timing));
+            for (name, packer) in packers {
+                progress.step(&format!("pack_kernel/{name}/{}", shape.label()));
+                let mut run = PackKernelRun::new(&engine, packer, shape);
+                let timing = time(budget, || run.run());
+                rows.push(pack_row("pack_kernel", name, v.isa, timing));
+            }
         }
     }
 
@@ -586,7 +601,7 @@ fn print_text(opts: &Options, limits: &Limits, rows: &[Row], skips: &[Skip], bud
         budget.max_samples, budget.seconds
     );
     println!(
-        "  {:<10} {:<38} {:<16} {:>11} {:>15}  of limit",
+        "  {:<11} {:<38} {:<16} {:>11} {:>15}  of limit",
         "op", "variant", "shape", "median", "rate"
     );
     for r in rows {
@@ -604,7 +619,7 @@ fn print_text(opts: &Options, limits: &Limits, rows: &[Row], skips: &[Skip], bud
             None => "     -".to_string(),
         };
         println!(
-            "  {:<10} {:<38} {:<16} {:>11} {:>8.2} {:<6}  {pct}",
+            "  {:<11} {:<38} {:<16} {:>11} {:>8.2} {:<6}  {pct}",
             r.op,
             r.variant,
             r.shape,

@@ -10,14 +10,19 @@
 //!   baseline.
 //! - quantize (f32 → u8) and dequantize (u8 → f32) of 2^20 and 2^24 values; requantize
 //!   of 2^20 i32 (1024 rows × 1024 channels, Fp32 per-channel, → u8).
-//! - weight packing (`Engine::pack_weights`, what a model load pays) of a 4096×4096 i8
-//!   matrix stored N×K (one row per output channel) and K×N; GB/s of source weights.
+//! - weight packing of a 4096×4096 i8 matrix stored N×K (one row per output channel)
+//!   and K×N, GB/s of source weights: `pack` is `Engine::pack_weights` (what a model load
+//!   pays, allocation and first touch of the packed buffer included); `pack_kernel` is
+//!   the kernel table's packer alone into a reused buffer, beside the portable packer of
+//!   the same layout (`scalar::gemm::pack::<NR,KR>`, what every table used before it had
+//!   its own) as the baseline.
 //!
 //! Every kernel variant is reached by forcing its ISA through [`Engine::with_isa`], so a
 //! kernel added to `zeropoint::variants()` is measured with no new code here.
 
 use std::hint::black_box;
 
+use zeropoint::kernels::PackArgs;
 use zeropoint::{
     Engine, Granularity, Isa, Matrix, MatrixMut, OpKind, OutputStage, PackedWeights, PerChannel,
     QuantParams, Requantization, Variant, WeightLayout,
@@ -346,6 +351,76 @@ impl PackRun {
             )
             .expect("benchmark weights pack");
         black_box(&packed);
+    }
+}
+
+/// A packer: `GemmKernel::pack`'s type.
+pub type Packer = unsafe fn(&PackArgs);
+
+/// The portable packer of the layout `nr`, `kr` (the baseline of the `pack_kernel`
+/// rows) with its path-style name, for every geometry a table uses.
+pub fn portable_packer(nr: usize, kr: usize) -> Option<(String, Packer)> {
+    use zeropoint::kernels::scalar::gemm::pack;
+    let f: Packer = match (nr, kr) {
+        (8, 1) => pack::<8, 1>,
+        (16, 2) => pack::<16, 2>,
+        (32, 2) => pack::<32, 2>,
+        (32, 4) => pack::<32, 4>,
+        (4, 16) => pack::<4, 16>,
+        (16, 4) => pack::<16, 4>,
+        (16, 8) => pack::<16, 8>,
+        _ => return None,
+    };
+    Some((format!("scalar::gemm::pack::<{nr},{kr}>"), f))
+}
+
+/// One kernel-level packing workload: a packer of `kernel`'s layout (the table's own or
+/// the portable one) into a destination allocated (and touched) once.
+pub struct PackKernelRun {
+    packer: Packer,
+    shape: PackShape,
+    w: Vec<u8>,
+    dst: Vec<i8>,
+    colsum: Vec<i32>,
+}
+
+impl PackKernelRun {
+    /// `packer` (the table's `pack` or [`portable_packer`] of its geometry) for the GEMM
+    /// kernel of `engine`.
+    pub fn new(engine: &Engine, packer: Packer, shape: PackShape) -> Self {
+        let kernel = engine.gemm_kernel();
+        PackKernelRun {
+            packer,
+            shape,
+            w: pseudo_random_bytes(shape.k * shape.n, 7),
+            dst: vec![0; kernel.packed_len(shape.k, shape.n)],
+            colsum: vec![0; kernel.panels(shape.n) * kernel.nr],
+        }
+    }
+
+    /// One call: packs the weights into the reused buffers.
+    pub fn run(&mut self) {
+        let PackShape { k, n, layout } = self.shape;
+        let (k_stride, n_stride) = match layout {
+            WeightLayout::NxK => (1, k),
+            WeightLayout::KxN => (n, 1),
+        };
+        let args = PackArgs {
+            src: black_box(self.w.as_ptr()),
+            k_stride,
+            n_stride,
+            k,
+            n,
+            xor: 0,
+            dst: self.dst.as_mut_ptr(),
+            colsum: self.colsum.as_mut_ptr(),
+        };
+        // The engine holds only kernels whose ISA the CPU supports, and the portable
+        // packer runs anywhere; `w` holds the K·N dense source the strides address; `dst`
+        // and `colsum` have the sizes of the kernel's geometry, which is the packer's.
+        // SAFETY: the conditions stated just above hold.
+        unsafe { (self.packer)(&args) };
+        black_box((&mut self.dst, &mut self.colsum));
     }
 }
 

@@ -1,6 +1,7 @@
 //! aarch64 kernels, one folder per instruction set with the same file names as on
-//! x86_64: `gemm.rs` (packer + microkernel), `depthwise.rs` (`neon`: `smlal` on i16
-//! weights; `dotprod`: `sdot` on four taps per lane, also used by `i8mm` engines),
+//! x86_64: `gemm.rs` (microkernel and table), `pack.rs` (the SIMD packer of its layout;
+//! `neon`'s also holds the pieces the others share), `depthwise.rs` (`neon`: `smlal` on
+//! i16 weights; `dotprod`: `sdot` on four taps per lane, also used by `i8mm` engines),
 //! `quant.rs` (element-wise table, `neon` only: `dotprod` and `i8mm` add nothing to
 //! element-wise work; likewise `ops.rs`, the add and pooling table), `stage.rs` (the fused
 //! output stage on 4 lanes, shared by all three GEMM kernels), and `insn.rs` in

@@ -817,8 +817,11 @@ pub fn pack_sweep(kernel: &GemmKernel) -> Result<usize, String> {
         }
     }
     // All-extreme bytes with large K: every value −128 (0x80 ^ 0, 0x00 ^ 0x80) or 127,
-    // so a narrow column-sum accumulator that is not flushed in time overflows.
-    for (k, n) in [(40_000, nr + 3), (4099, 2 * nr), (70_001, 1)] {
+    // so a narrow column-sum accumulator that is not flushed in time overflows. At least
+    // 16 columns, so that packers working on blocks of 16 columns wider than a panel
+    // (the NEON K×N path) take their SIMD path.
+    let wide = nr.max(16);
+    for (k, n) in [(40_000, wide + 3), (4099, 2 * wide), (70_001, 1)] {
         for byte in [0x00u8, 0x7f, 0x80, 0xff] {
             run(&mut rng, k, n, PackFill::All(byte))?;
         }

@@ -7,6 +7,7 @@
 pub mod depthwise;
 pub mod gemm;
 pub(crate) mod insn;
+pub mod pack;
 
 pub use depthwise::DEPTHWISE;
 pub use gemm::GEMM;

@@ -4,7 +4,7 @@
 //! Packed B layout ([`crate::PackArgs`] with NR = 16, KR = 8): panels of 16 columns;
 //! per group of 8 K values, 16 columns × 8 bytes = 128 bytes, two `ld1 {4 regs}`;
 //! vector `c` holds columns `2c` and `2c+1` (8 bytes each), exactly the right-hand 2×8
-//! operand of `smmla`. No special packer is needed: it is the generic one with KR = 8.
+//! operand of `smmla`: the plain `…c8` layout, packed by `pack.rs`.
 //!
 //! A is read in place, raw (u8 A with the mixed-sign `usmmla`, i8 A with `smmla`: no
 //! flip, see the `aarch64` module docs). The left operand of `smmla` is two rows × 8 K
@@ -78,8 +78,9 @@ pub static GEMM: GemmKernel = GemmKernel {
 /// # Safety
 /// See [`GemmKernel::pack`].
 unsafe fn pack(args: &PackArgs) {
-    // SAFETY: forwarded contract; the scalar packer writes the layout of NR/KR.
-    unsafe { crate::scalar::gemm::pack::<NR, KR>(args) }
+    // SAFETY: forwarded contract (the table is only used where the CPU has Advanced
+    // SIMD); `super::pack` writes the layout of this NR/KR.
+    unsafe { super::pack::pack(args) }
 }
 
 /// # Safety

@@ -7,5 +7,6 @@
 
 pub mod gemm;
 pub(crate) mod insn;
+pub mod pack;
 
 pub use gemm::GEMM;

@@ -5,6 +5,7 @@
 pub mod depthwise;
 pub mod gemm;
 pub mod ops;
+pub mod pack;
 pub mod quant;
 pub mod stage;
 
