@@ -594,7 +594,6 @@ impl Conv2d {
         let (cin_g, ng) = (c / g, oc / g);
         let k = kh * kw * cin_g;
         let per_img = os.h * os.w;
-        let in_img = is.h * is.w * c;
         let direct = kh == 1 && kw == 1 && (sh, sw) == (1, 1) && pt + pl + pb + pr == 0 && g == 1;
         let len = pixels.len();
         if direct {
@@ -622,54 +621,18 @@ impl Conv2d {
         while p0 < pixels.end {
             let rows = rows_per.min(pixels.end - p0);
             for (gi, (pw, st)) in packed.iter().zip(&stages).enumerate() {
-                // The block's first pixel as (image, row, column), then stepped per row:
-                // no division per row of the block.
-                let (mut img, q) = (p0 / per_img, p0 % per_img);
-                let (mut oy, mut ox) = (q / os.w, q % os.w);
-                for row in block.chunks_exact_mut(k).take(rows) {
-                    let x = &input[img * in_img..(img + 1) * in_img];
-                    let (cy, cx) = (oy, ox);
-                    ox += 1;
-                    if ox == os.w {
-                        ox = 0;
-                        oy += 1;
-                        if oy == os.h {
-                            oy = 0;
-                            img += 1;
-                        }
-                    }
-                    let (oy, ox) = (cy, cx);
-                    // With one group and no horizontal dilation, the kw taps of a
-                    // kernel row inside the input are kw·C contiguous bytes.
-                    let (ix0, ix1) = (
-                        (ox * sw).wrapping_sub(pl),
-                        (ox * sw + kw - 1).wrapping_sub(pl),
-                    );
-                    let whole_rows = g == 1 && dw == 1 && ix0 < is.w && ix1 < is.w;
-                    for ky in 0..kh {
-                        let iy = (oy * sh + ky * dh).wrapping_sub(pt);
-                        if whole_rows {
-                            let dst = &mut row[ky * kw * c..(ky + 1) * kw * c];
-                            if iy < is.h {
-                                let s = (iy * is.w + ix0) * c;
-                                copy_codes(dst, &x[s..s + kw * c]);
-                            } else {
-                                dst.fill(zx);
-                            }
-                            continue;
-                        }
-                        for kx in 0..kw {
-                            let ix = (ox * sw + kx * dw).wrapping_sub(pl);
-                            let dst = &mut row[(ky * kw + kx) * cin_g..(ky * kw + kx + 1) * cin_g];
-                            if iy < is.h && ix < is.w {
-                                let s = (iy * is.w + ix) * c + gi * cin_g;
-                                copy_codes(dst, &x[s..s + cin_g]);
-                            } else {
-                                dst.fill(zx);
-                            }
-                        }
-                    }
-                }
+                let im = Im2col {
+                    input,
+                    is,
+                    os,
+                    kernel: (kh, kw),
+                    stride: (sh, sw),
+                    dilation: (dh, dw),
+                    top_left: (pt, pl),
+                    groups: g,
+                    zx,
+                };
+                im.fill(&mut block[..rows * k], p0, gi);
                 let dst = &mut out[(p0 - pixels.start) * oc + gi * ng..];
                 self.engine.gemm(
                     Matrix::new(&block[..rows * k], rows, k),
@@ -780,5 +743,103 @@ fn copy_codes<T: Copy>(dst: &mut [T], src: &[T]) {
     }
     for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
         *d = *s;
+    }
+}
+
+/// One block of im2col rows: the geometry and input of a convolution.
+struct Im2col<'a, X> {
+    input: &'a [X],
+    is: Nhwc,
+    os: Nhwc,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    dilation: (usize, usize),
+    top_left: (usize, usize),
+    groups: usize,
+    zx: X,
+}
+
+impl<X: QType> Im2col<'_, X> {
+    /// Fills `block` (whole rows of `kh·kw·C/groups` codes) with the im2col rows of group
+    /// `gi` for the output pixels from `p0` on. With AVX2 (checked once by the standard
+    /// library's cached detection) the same code is compiled for 32-byte moves: the copy
+    /// is most of the time im2col takes.
+    fn fill(&self, block: &mut [X], p0: usize, gi: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 was detected just above.
+            return unsafe { self.fill_avx2(block, p0, gi) };
+        }
+        self.fill_any(block, p0, gi)
+    }
+
+    /// [`Im2col::fill`] compiled with AVX2.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn fill_avx2(&self, block: &mut [X], p0: usize, gi: usize) {
+        self.fill_any(block, p0, gi)
+    }
+
+    #[inline(always)]
+    fn fill_any(&self, block: &mut [X], p0: usize, gi: usize) {
+        let (is, os) = (self.is, self.os);
+        let ((kh, kw), (sh, sw), (dh, dw), (pt, pl)) =
+            (self.kernel, self.stride, self.dilation, self.top_left);
+        let (g, zx, c) = (self.groups, self.zx, is.c);
+        let cin_g = c / g;
+        let k = kh * kw * cin_g;
+        let per_img = os.h * os.w;
+        let in_img = is.h * is.w * c;
+        // The block's first pixel as (image, row, column), then stepped per row: no
+        // division per row of the block.
+        let (mut img, q) = (p0 / per_img, p0 % per_img);
+        let (mut oy, mut ox) = (q / os.w, q % os.w);
+        for row in block.chunks_exact_mut(k) {
+            let x = &self.input[img * in_img..(img + 1) * in_img];
+            let (cy, cx) = (oy, ox);
+            ox += 1;
+            if ox == os.w {
+                ox = 0;
+                oy += 1;
+                if oy == os.h {
+                    oy = 0;
+                    img += 1;
+                }
+            }
+            let (oy, ox) = (cy, cx);
+            // With one group and no horizontal dilation, the kw taps of a kernel row
+            // inside the input are kw·C contiguous codes.
+            let (ix0, ix1) = (
+                (ox * sw).wrapping_sub(pl),
+                (ox * sw + kw - 1).wrapping_sub(pl),
+            );
+            let whole_rows = g == 1 && dw == 1 && ix0 < is.w && ix1 < is.w;
+            for ky in 0..kh {
+                let iy = (oy * sh + ky * dh).wrapping_sub(pt);
+                if whole_rows {
+                    let dst = &mut row[ky * kw * c..(ky + 1) * kw * c];
+                    if iy < is.h {
+                        let s = (iy * is.w + ix0) * c;
+                        copy_codes(dst, &x[s..s + kw * c]);
+                    } else {
+                        dst.fill(zx);
+                    }
+                    continue;
+                }
+                for kx in 0..kw {
+                    let ix = (ox * sw + kx * dw).wrapping_sub(pl);
+                    let dst = &mut row[(ky * kw + kx) * cin_g..(ky * kw + kx + 1) * cin_g];
+                    if iy < is.h && ix < is.w {
+                        let s = (iy * is.w + ix) * c + gi * cin_g;
+                        copy_codes(dst, &x[s..s + cin_g]);
+                    } else {
+                        dst.fill(zx);
+                    }
+                }
+            }
+        }
     }
 }
