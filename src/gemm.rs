@@ -358,8 +358,9 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
     if buf.len() * 64 < len {
         buf.resize(len.div_ceil(64), Line([0; 64]));
     }
-    // SAFETY: the lines are `buf.len()·64` initialised bytes, borrowed mutably for `f`
+    // the lines are `buf.len()·64` initialised bytes, borrowed mutably for `f`
     // only.
+    // SAFETY: the conditions stated just above hold.
     let bytes =
         unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr() as *mut u8, buf.len() * 64) };
     let r = f(bytes);

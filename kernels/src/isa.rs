@@ -226,9 +226,10 @@ mod amx {
     #[cfg(target_os = "linux")]
     fn request_tile_state() -> bool {
         let ret: i64;
-        // SAFETY: the arch_prctl system call (158 on x86_64) with these arguments only
+        // the arch_prctl system call (158 on x86_64) with these arguments only
         // changes this process's permission for the tile state; it reads and writes no
         // user memory. `syscall` clobbers rcx and r11.
+        // SAFETY: the conditions stated just above hold.
         unsafe {
             core::arch::asm!("syscall", inlateout("rax") 158i64 => ret, in("rdi") 0x1023u64,
                 in("rsi") 18u64, lateout("rcx") _, lateout("r11") _, options(nostack));

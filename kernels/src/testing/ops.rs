@@ -69,9 +69,10 @@ fn run_add(t: &OpsKernels, args: &AddArgs, what: &str) -> Result<(), String> {
     let n = args.len;
     let mut got = vec![CANARY; n + 32];
     let mut want = vec![CANARY; n + 32];
-    // SAFETY: the caller's `args` address valid inputs for `len` codes (see callers);
+    // the caller's `args` address valid inputs for `len` codes (see callers);
     // both destinations hold `len` codes after a 16-byte canary prefix; the CPU
     // supports `t.isa` (asserted by `check_ops`).
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         (REF.add)(&AddArgs {
             dst: want.as_mut_ptr().add(16),
@@ -256,9 +257,10 @@ fn check_sum(t: &OpsKernels, rng: &mut Rng) -> Result<usize, String> {
             ] {
                 let mut got = vec![0x5a5a_5a5ai32; c + 2];
                 let mut want = got.clone();
-                // SAFETY: the source holds `pixels·channels` bytes after `off`; the
+                // the source holds `pixels·channels` bytes after `off`; the
                 // outputs hold `channels` i32 after one canary; the CPU supports the
                 // table (asserted by `check_ops`).
+                // SAFETY: the conditions stated just above hold.
                 unsafe {
                     let src = g.as_ptr().add(off);
                     (REF.sum_pixels)(src, p, c, xor, zx, want.as_mut_ptr().add(1));

@@ -101,10 +101,11 @@ unsafe fn nxk_block(r: &[uint8x16_t; 16], dst: *mut u8, groups: usize, acc: &mut
 /// Advanced SIMD present; `args` valid with `k_stride == 1` and `(p + 1)·16 <= N`.
 #[inline(always)]
 unsafe fn nxk_panel(args: &PackArgs, p: usize) {
-    // SAFETY: columns p·16 + j < N hold K bytes at (p·16 + j)·n_stride: full blocks read
+    // columns p·16 + j < N hold K bytes at (p·16 + j)·n_stride: full blocks read
     // bytes 16b..16b + 16 <= K, the short last block is copied byte by byte below K.
     // Panel p of dst holds kp·16 bytes, group g at 128g for g < kp/8 (nxk_block stores
     // only those); its sums are colsum[p·16..p·16 + 16].
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let k = args.k;
         let kp = k.div_ceil(KR) * KR;
@@ -143,9 +144,10 @@ unsafe fn nxk_panel(args: &PackArgs, p: usize) {
 /// Advanced SIMD present; `args` valid with `n_stride == 1`; `full·16 <= N`.
 #[inline(always)]
 unsafe fn kxn(args: &PackArgs, full: usize) {
-    // SAFETY: rows kk < K hold N bytes at kk·k_stride, of which columns
+    // rows kk < K hold N bytes at kk·k_stride, of which columns
     // 16p..16p + 16 <= N are read. Panel p of dst holds kp·16 bytes with group g at
     // 128g (g < kp/8). colsum holds at least full·16 sums.
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let (k, ks) = (args.k, args.k_stride);
         let kp = k.div_ceil(KR) * KR;

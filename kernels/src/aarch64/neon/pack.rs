@@ -173,10 +173,11 @@ pub(crate) unsafe fn flush_sums(colsum: *mut i32, s16: &[int16x8_t; 2]) {
 /// Advanced SIMD present; `args` valid with `k_stride == 1` and `(p + 1)·4 <= N`.
 #[inline(always)]
 unsafe fn nxk_panel(args: &PackArgs, p: usize) {
-    // SAFETY: columns p·4 + j < N hold K bytes at (p·4 + j)·n_stride: full groups read
+    // columns p·4 + j < N hold K bytes at (p·4 + j)·n_stride: full groups read
     // bytes 16g..16g + 16 <= K, the short last group is copied byte by byte below K.
     // Panel p of dst holds kp·4 bytes, group g at 64g for g < kp/16; its sums are
     // colsum[p·4..p·4 + 4].
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let k = args.k;
         let kp = k.div_ceil(KR) * KR;
@@ -215,10 +216,11 @@ unsafe fn nxk_panel(args: &PackArgs, p: usize) {
 /// Advanced SIMD present; `args` valid with `n_stride == 1`; `blocks·16 <= N`.
 #[inline(always)]
 unsafe fn kxn(args: &PackArgs, blocks: usize) {
-    // SAFETY: rows kk < K hold N bytes at kk·k_stride, of which columns
+    // rows kk < K hold N bytes at kk·k_stride, of which columns
     // 16b..16b + 16 <= N are read. Panel q of dst holds kp·4 bytes with group g at 64g
     // (g < kp/16), lane j at 16j; the panels of block b are 4b..4b+4. colsum holds at
     // least blocks·16 sums.
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let (k, ks) = (args.k, args.k_stride);
         let kp = k.div_ceil(KR) * KR;

@@ -220,10 +220,11 @@ unsafe fn tile_amx(args: &TileArgs) {
         };
     }
     let mut c = Acc([[0i32; NR]; MR]);
-    // SAFETY: the tile state is usable (contract); the asm reads `full` chunks of the
+    // the tile state is usable (contract); the asm reads `full` chunks of the
     // packed A tile (2048 bytes per chunk) and of the panel
     // (2048 bytes per chunk), then one chunk of A and of `tail` when `rest > 0`; it
     // writes the 32×32 i32 buffer `c` and releases the tile state.
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         core::arch::asm!(
             "ldtilecfg [{cfg}]",

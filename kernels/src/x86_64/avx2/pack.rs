@@ -172,10 +172,11 @@ unsafe fn nxk_block(
 /// AVX2 present; `args` valid with `k_stride == 1` and `(p + 1)·16 <= N`.
 #[inline(always)]
 unsafe fn nxk_panel(args: &PackArgs, p: usize) {
-    // SAFETY: columns p·16 + j < N hold K bytes at (p·16 + j)·n_stride: full blocks read
+    // columns p·16 + j < N hold K bytes at (p·16 + j)·n_stride: full blocks read
     // bytes 32b..32b + 32 <= K, the short last block is copied byte by byte below K.
     // Panel p of dst holds kp·16 bytes, pair g at g·32 for g < kp/2 (nxk_block stores
     // only those); its sums are colsum[p·16..p·16 + 16].
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let k = args.k;
         let kp = k.div_ceil(KR) * KR;
@@ -257,10 +258,11 @@ unsafe fn kxn(args: &PackArgs, full: usize) {
 /// `g0 < g1 <= min(g0 + TILE_GROUPS, ceil(K/2))`.
 #[inline(always)]
 unsafe fn kxn_panels<const P: usize>(args: &PackArgs, p: usize, g0: usize, g1: usize) {
-    // SAFETY: rows kk < K hold N bytes at kk·k_stride, of which columns
+    // rows kk < K hold N bytes at kk·k_stride, of which columns
     // p·16 .. (p + P)·16 are read (16 bytes when P = 1, else P/2 loads of 32). Panel q of
     // dst holds kp·16 bytes with pair g at g·32 (g < kp/2); panels p..p + P are written.
     // colsum entries p·16 .. (p + P)·16 exist.
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let (k, ks) = (args.k, args.k_stride);
         let kp = k.div_ceil(KR) * KR;

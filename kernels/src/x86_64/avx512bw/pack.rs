@@ -149,10 +149,11 @@ unsafe fn widen_add(sums: &mut [__m512i; 2], s16: __m512i) {
 /// AVX-512 F and BW present; `args` valid with `k_stride == 1` and `(p + 1)·32 <= N`.
 #[inline(always)]
 unsafe fn nxk_panel(args: &PackArgs, p: usize) {
-    // SAFETY: columns p·32 + j < N hold K bytes at (p·32 + j)·n_stride: full blocks read
+    // columns p·32 + j < N hold K bytes at (p·32 + j)·n_stride: full blocks read
     // bytes 64b..64b + 64 <= K, the last block only the bytes < K its mask selects
     // (masked-off bytes are not accessed). Panel p of dst holds kp·32 bytes, pair g at
     // g·64 for g < kp/2 (the stores below stop there); its sums are colsum[p·32..+32].
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let k = args.k;
         let kp = k.div_ceil(KR) * KR;
@@ -241,10 +242,11 @@ unsafe fn kxn(args: &PackArgs) {
 /// `g0 < g1 <= min(g0 + TILE_GROUPS, ceil(K/2))`.
 #[inline(always)]
 unsafe fn kxn_panels<const TWO: bool>(args: &PackArgs, p: usize, g0: usize, g1: usize) {
-    // SAFETY: rows kk < K hold N bytes at kk·k_stride; the mask selects columns
+    // rows kk < K hold N bytes at kk·k_stride; the mask selects columns
     // p·32 .. min(N, p·32 + 64) (only those are accessed). Panel q of dst holds kp·32
     // bytes with pair g at g·64 (g < kp/2); panel p + 1 is written only when TWO (it
     // exists). colsum entries p·32 .. p·32 + 32 (+ 32 when TWO) exist.
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let (k, n) = (args.k, args.n);
         let kp = k.div_ceil(KR) * KR;

@@ -478,9 +478,10 @@ unsafe fn loop_12(acc: &mut [[__m512i; 2]; MR], a: *const u8, b: *const i8, grou
     let pairs = groups / 2;
     let (mut a, mut b) = (a, b);
     if pairs > 0 {
-        // SAFETY: reads 2·pairs groups of packed A (a + 0..96·pairs) and of B
+        // reads 2·pairs groups of packed A (a + 0..96·pairs) and of B
         // (b + 0..256·pairs), inside the extents of the contract; writes only the listed
         // registers.
+        // SAFETY: the conditions stated just above hold.
         unsafe {
             loop_12_asm!(acc, a, b, [
                 ".p2align 6",

@@ -72,11 +72,12 @@ pub unsafe fn pack(args: &PackArgs) {
 /// `(p + 1)·32 <= N`.
 #[inline(always)]
 unsafe fn nxk_panel(args: &PackArgs, p: usize) {
-    // SAFETY: columns p·32 + i < N hold K bytes at (p·32 + i)·n_stride: full blocks read
+    // columns p·32 + i < N hold K bytes at (p·32 + i)·n_stride: full blocks read
     // bytes 64b..64b + 64 <= K, the last block only the bytes < K its mask selects
     // (masked-off bytes are not accessed). Panel p of dst holds kp·32 bytes, of which
     // group g, half h is the 64 bytes at g·128 + 64h, for g < ceil(K/4) = kp/4; its
     // sums are colsum[p·32..p·32 + 32].
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let k = args.k;
         let kp = k.div_ceil(KR) * KR;
@@ -165,10 +166,11 @@ unsafe fn kxn(args: &PackArgs) {
 /// (`p + 1 < panels` when `TWO`, else `p` is the last panel); `g0 < g1 <= ceil(K/4)`.
 #[inline(always)]
 unsafe fn kxn_panels<const TWO: bool>(args: &PackArgs, p: usize, g0: usize, g1: usize) {
-    // SAFETY: rows kk < K hold N bytes at kk·k_stride; the mask selects columns
+    // rows kk < K hold N bytes at kk·k_stride; the mask selects columns
     // p·32 .. min(N, p·32 + 64) (only those are accessed). Panel q of dst holds kp·32
     // bytes with group g at g·128 (g < kp/4); panel p + 1 is written only when TWO
     // (it exists). colsum entries p·32 .. p·32 + 32 (+ 32 when TWO) exist.
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let (k, n) = (args.k, args.n);
         let kp = k.div_ceil(KR) * KR;
