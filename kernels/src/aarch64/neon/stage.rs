@@ -340,6 +340,9 @@ pub(crate) unsafe fn epilogue<const M: usize, const NV: usize>(
 ) {
     // SAFETY: forwarded contract; the kind is the stage's.
     unsafe {
+        if M < 4 {
+            return epilogue_k::<M, NV, { kind::ANY }>(args, acc, za, rowsum);
+        }
         match stage_kind(&*args.stage) {
             kind::I32 => epilogue_k::<M, NV, { kind::I32 }>(args, acc, za, rowsum),
             kind::F32 => epilogue_k::<M, NV, { kind::F32 }>(args, acc, za, rowsum),
@@ -389,7 +392,11 @@ unsafe fn epilogue_k<const M: usize, const NV: usize, const K: u8>(
                     .dst
                     .wrapping_add((i * args.dst_stride + 4 * v) * es)
                     .wrapping_sub(args.lane_begin * es);
-                store4_k::<K>(&p, x, begin, end, dst);
+                if K == kind::ANY {
+                    store4(stage, &p, x, begin, end, dst);
+                } else {
+                    store4_k::<K>(&p, x, begin, end, dst);
+                }
             }
         }
     }

@@ -351,6 +351,9 @@ pub(crate) unsafe fn epilogue<const M: usize, const XOR: bool>(
 ) {
     // SAFETY: forwarded contract; the kind is the stage's.
     unsafe {
+        if M < 6 {
+            return epilogue_k::<M, XOR, { kind::ANY }>(args, acc);
+        }
         match stage_kind(&*args.stage) {
             kind::I32 => epilogue_k::<M, XOR, { kind::I32 }>(args, acc),
             kind::F32 => epilogue_k::<M, XOR, { kind::F32 }>(args, acc),
@@ -403,7 +406,11 @@ unsafe fn epilogue_k<const M: usize, const XOR: bool, const K: u8>(
                     .dst
                     .wrapping_add((i * args.dst_stride + 8 * h) * es)
                     .wrapping_sub(args.lane_begin * es);
-                store8_k::<K>(stage, &p, v, begin, end, dst);
+                if K == kind::ANY {
+                    store8(stage, &p, v, begin, end, dst);
+                } else {
+                    store8_k::<K>(stage, &p, v, begin, end, dst);
+                }
             }
         }
     }

@@ -295,6 +295,9 @@ pub(crate) unsafe fn epilogue<const M: usize, const XOR: bool>(
 ) {
     // SAFETY: forwarded contract; the kind is the stage's.
     unsafe {
+        if M < 12 {
+            return epilogue_k::<M, XOR, { kind::ANY }>(args, acc);
+        }
         match stage_kind(&*args.stage) {
             kind::I32 => epilogue_k::<M, XOR, { kind::I32 }>(args, acc),
             kind::F32 => epilogue_k::<M, XOR, { kind::F32 }>(args, acc),
@@ -352,7 +355,11 @@ unsafe fn epilogue_k<const M: usize, const XOR: bool, const K: u8>(
                     .dst
                     .wrapping_add((i * args.dst_stride + 16 * h) * es)
                     .wrapping_sub(args.lane_begin * es);
-                store16_k::<K>(&p, v, mask, dst);
+                if K == kind::ANY {
+                    store16(stage, &p, v, mask, dst);
+                } else {
+                    store16_k::<K>(&p, v, mask, dst);
+                }
             }
         }
     }
