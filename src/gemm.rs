@@ -15,7 +15,9 @@ use core::ops::Range;
 
 use std::cell::Cell;
 
-use zeropoint_kernels::{run_gemm, GemmCall, GemmKernel, Isa, PackAMode, PackArgs};
+use zeropoint_kernels::{
+    run_gemm, GemmCall, GemmKernel, Indirect, Isa, PackAMode, PackArgs, TileArgs,
+};
 
 use crate::matrix::{Matrix, MatrixMut};
 use crate::params::QType;
@@ -336,6 +338,83 @@ fn gemm_range_unchecked_kernel<A: QType, O: OutType>(
         unsafe { run_gemm(b.kernel, &call) }
     });
     Ok(())
+}
+
+/// The indirect tile of a kernel ([`GemmKernel::tile_indirect`]).
+pub(crate) type IndirectTile = unsafe fn(&TileArgs, &Indirect);
+
+impl PackedWeights {
+    /// The kernel these weights were packed for.
+    pub(crate) fn gemm_kernel(&self) -> &'static GemmKernel {
+        self.kernel
+    }
+
+    /// Whether any zero point of B is non-zero (the tiles then need A's row sums).
+    pub(crate) fn zb_nonzero(&self) -> bool {
+        self.zb_nonzero
+    }
+}
+
+/// One tile of `m ≤ MR` rows of `A·B` whose A rows come from an indirection list, over
+/// every panel of `b` (all `N` columns), through `tile`, the indirect tile of `b`'s
+/// kernel (the implicit-GEMM convolution's path).
+///
+/// # Safety
+/// `tile` is `b.gemm_kernel().tile_indirect` (so the CPU supports it: an engine chose
+/// the kernel); `ind` is valid as documented at [`Indirect`] for `b`'s `MR`, with
+/// `ind.taps·ind.seg == b.k()` and `ind.seg` a multiple of the kernel's `kr`;
+/// `1 ≤ m ≤ MR`; `rowsum` holds the `m` row sums of the gathered rows
+/// (`Σ byte ^ xor`) when `b.zb_nonzero()`; `raw` was lowered for `b.n()` columns from a
+/// stage that is still alive; `dst` is valid for `m` rows of `b.n()` elements of
+/// `raw.dst_type`, `dst_stride` elements apart.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn indirect_tile_rows(
+    b: &PackedWeights,
+    tile: IndirectTile,
+    raw: &zeropoint_kernels::OutputStage,
+    ind: &Indirect,
+    m: usize,
+    za: i32,
+    xor: u8,
+    rowsum: *const i32,
+    dst: *mut u8,
+    dst_stride: usize,
+) {
+    let kernel = b.kernel;
+    let nr = kernel.nr;
+    let panel_bytes = kernel.padded_k(b.k) * nr;
+    let esize = raw.dst_type.size();
+    for p in 0..kernel.panels(b.n) {
+        let args = TileArgs {
+            a: core::ptr::null(),
+            a_stride: 0,
+            a_xor: xor,
+            a_packed: false,
+            rowsum,
+            za,
+            m,
+            k: b.k,
+            // Panel p < panels(n) of the packed data, and its NR per-column entries of
+            // the padded arrays; column p·NR < n of the destination rows.
+            // SAFETY: the conditions stated just above hold.
+            b: unsafe { b.data.as_ptr().add(p * panel_bytes) },
+            // SAFETY: as above.
+            zb: unsafe { b.zb.as_ptr().add(p * nr) },
+            zb_nonzero: b.zb_nonzero,
+            // SAFETY: as above.
+            colcorr: unsafe { b.colcorr.as_ptr().add(p * nr) },
+            lane_begin: 0,
+            lane_end: nr.min(b.n - p * nr),
+            col0: p * nr,
+            stage: raw,
+            // SAFETY: as above.
+            dst: unsafe { dst.add(p * nr * esize) },
+            dst_stride,
+        };
+        // The tile's pointers are valid as derived above and by the caller's contract.
+        // SAFETY: the conditions stated just above hold.
+        unsafe { tile(&args, ind) };
+    }
 }
 
 /// Largest packed-A scratch kept per thread; a call that would need more reads A in

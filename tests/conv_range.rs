@@ -158,6 +158,22 @@ fn cases() -> Vec<(&'static str, Nhwc, usize, Conv2dGeometry)> {
             Conv2dGeometry::new(1, 1).with_stride(2, 2),
         ),
         (
+            "grouped, 8 channels per group, strided, dilated, padded",
+            Nhwc::new(2, 7, 9, 16),
+            12,
+            Conv2dGeometry::new(3, 3)
+                .with_groups(2)
+                .with_stride(2, 1)
+                .with_dilation(1, 2)
+                .with_padding([1, 2, 0, 1]),
+        ),
+        (
+            "1x5 over 30-pixel rows, 40 outputs",
+            Nhwc::new(1, 3, 30, 8),
+            40,
+            Conv2dGeometry::new(1, 5).with_padding([0, 2, 0, 2]),
+        ),
+        (
             "several im2col blocks",
             Nhwc::new(2, 24, 24, 64),
             16,

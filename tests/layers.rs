@@ -609,6 +609,20 @@ fn conv2d_geometries_are_bit_exact_on_every_engine() {
             Conv2dGeometry::new(1, 1).with_stride(2, 2),
         ),
         (
+            Nhwc::new(2, 7, 9, 16),
+            12,
+            Conv2dGeometry::new(3, 3)
+                .with_groups(2)
+                .with_stride(2, 1)
+                .with_dilation(1, 2)
+                .with_padding([1, 2, 0, 1]),
+        ),
+        (
+            Nhwc::new(1, 3, 30, 8),
+            40,
+            Conv2dGeometry::new(1, 5).with_padding([0, 2, 0, 2]),
+        ),
+        (
             Nhwc::new(1, 40, 40, 64),
             16,
             Conv2dGeometry::new(3, 3).with_padding([1; 4]),

@@ -94,7 +94,8 @@ pub use scalar::requant::{QuantizedMultiplier, Scheme, SHIFT_RANGE};
 pub use stage::{DstType, OutputStage};
 pub use table::{
     run_gemm, APack, AddArgs, DepthwiseArgs, DepthwiseKernel, DepthwisePackArgs,
-    ElementwiseKernels, GemmCall, GemmKernel, OpsKernels, PackAArgs, PackAMode, PackArgs, TileArgs,
+    ElementwiseKernels, GemmCall, GemmKernel, Indirect, OpsKernels, PackAArgs, PackAMode, PackArgs,
+    TileArgs,
 };
 
 /// Every compiled GEMM kernel of this build, best first within each architecture.
@@ -203,6 +204,7 @@ mod tests {
                     pack: pack::<$nr, $kr>,
                     pack_a: None,
                     tile: crate::scalar::gemm::tile::<1, $nr, $kr>,
+                    tile_indirect: None,
                 }
             };
         }

@@ -115,6 +115,36 @@ pub struct GemmKernel {
     /// values, `dst` for `m` rows of `lane_end − lane_begin` elements, and the stage's
     /// parameters for columns `col0..col0 + lane_end − lane_begin`.
     pub tile: unsafe fn(&TileArgs),
+    /// Computes one tile whose A rows are gathered from an indirection list
+    /// ([`Indirect`]), if the kernel has such a path (implicit-GEMM convolution reads
+    /// the input image through it instead of copying im2col rows).
+    ///
+    /// # Safety
+    /// As for [`GemmKernel::tile`], with A given by `ind` instead of `args.a`:
+    /// `args.a_packed` is false, `args.k == ind.taps·ind.seg`, `ind` is valid as
+    /// documented at [`Indirect`], and `args.rowsum` holds the `m` row sums of the
+    /// gathered rows whenever `args.zb_nonzero`.
+    pub tile_indirect: Option<unsafe fn(&TileArgs, &Indirect)>,
+}
+
+/// The A rows of an indirect tile ([`GemmKernel::tile_indirect`]): row `i` of the tile is
+/// the concatenation, over taps `t` in order, of the `seg` bytes at `ptrs[t·MR + i]`
+/// (read as `byte ^ a_xor`, like row-major A). The result is exactly that of
+/// [`GemmKernel::tile`] on the gathered row-major rows.
+///
+/// A convolution's im2col row is such a concatenation: one segment per kernel tap (the
+/// tap's input channels, or a row of the input zero point for a tap in the padding).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct Indirect {
+    /// `taps·MR` pointers, tap-major; each is valid for `seg` bytes, those of rows
+    /// `m..MR` included (they are read but never stored: any valid segment will do).
+    pub ptrs: *const *const u8,
+    /// Segments per row (≥ 1).
+    pub taps: usize,
+    /// Bytes per segment: a multiple of the kernel's `kr`, so every segment starts on a
+    /// K group of the packed B.
+    pub seg: usize,
 }
 
 /// The packer of a kernel that reads A packed ([`GemmKernel::pack_a`]).

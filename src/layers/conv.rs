@@ -5,12 +5,14 @@ use super::{
     check_tensor, quantize_weights, slice_stage, zero_points_of, Activation, Nhwc, RequantScheme,
     StaticQuant, WeightQuantization,
 };
+use crate::gemm::{indirect_tile_rows, IndirectTile};
 use crate::params::check_scale;
 use crate::{
     Engine, Error, Matrix, MatrixMut, OutType, OutputStage, PackedWeights, PerChannel, QType,
     QuantParams, Result, WeightLayout,
 };
 use core::ops::Range;
+use zeropoint_kernels::Indirect;
 
 /// Bytes of the im2col scratch of one block of output pixels (at least one row): 128 KiB
 /// keeps the block in L2 beside the packed weights while the GEMM reads it (3×3 64→64
@@ -128,13 +130,22 @@ impl Conv2dGeometry {
 }
 
 /// Reusable buffers of a [`Conv2d`] forward over a range of output pixels
-/// ([`Conv2d::forward_range`]): the im2col block (at most 128 KiB, or one row) or the
-/// depthwise accumulators of one output row. They grow to the largest call and are
+/// ([`Conv2d::forward_range`]): the im2col block (at most 128 KiB, or one row), the
+/// indirection list of one tile (implicit GEMM), or the depthwise accumulators of one
+/// output row. They grow to the largest call and are
 /// kept; use one per thread (a scratch is `Send`, so a pool can keep one per worker).
 #[derive(Clone, Debug, Default)]
 pub struct ConvScratch {
     im2col: Vec<u8>,
     acc: Vec<i32>,
+    /// Implicit GEMM: the offsets of a pixel's taps, one tile's indirection list
+    /// (addresses), the padding segment, the tile's row sums and the address of each
+    /// row's first tap.
+    offsets: Vec<usize>,
+    ptrs: Vec<usize>,
+    pad: Vec<u8>,
+    rowsum: Vec<i32>,
+    firsts: Vec<usize>,
 }
 
 impl ConvScratch {
@@ -159,11 +170,16 @@ enum Kernel {
 /// `iy = oy·sh + ky·dh − top`, `ix = ox·sw + kx·dw − left` (taps in the padding read
 /// `Z_X`, i.e. contribute 0), in wrapping i32, then the output stage.
 ///
-/// Grouped and dense convolutions run through the GEMM, one block of output pixels at a
-/// time: the block's rows of the im2col matrix (`kh·kw·in/groups` codes each) are built
-/// in a scratch of at most 128 KiB (or one row), never the whole im2col matrix (a kernel
-/// row inside the input is copied as one run of `kw·C` bytes); a 1×1,
-/// stride-1, unpadded, single-group convolution reads the input in place. Depthwise
+/// Grouped and dense convolutions run through the GEMM. A 1×1, stride-1, unpadded,
+/// single-group convolution reads the input in place. Otherwise, when the engine's GEMM
+/// kernel has an indirect tile (AVX-512 VNNI) and `in/groups` is a multiple of its `KR`
+/// (4), the convolution is an implicit GEMM: each tile of output pixels gets an
+/// indirection list (per row and kernel tap, the address of the tap's `in/groups` input
+/// codes, or of a segment of the input zero point in the padding) and the kernel reads
+/// the input through it, with no copy. Else the rows of the im2col matrix
+/// (`kh·kw·in/groups` codes each) are built one block of output pixels at a time in a
+/// scratch of at most 128 KiB (or one row), never the whole im2col matrix (a kernel row
+/// inside the input is copied as one run of `kw·C` bytes). Depthwise
 /// convolutions (`groups = in > 1`, `out = M·in` with any channel multiplier `M`: output
 /// channel `ic·M + j` reads input channel `ic`) run the engine's depthwise kernel
 /// (scalar, AVX2, AVX-512BW, AVX-512 VNNI, NEON, dotprod), with the weights packed once
@@ -405,7 +421,15 @@ impl Conv2d {
         // page-fault) its im2col block on every call.
         thread_local! {
             static SCRATCH: core::cell::Cell<ConvScratch> =
-                const { core::cell::Cell::new(ConvScratch { im2col: Vec::new(), acc: Vec::new() }) };
+                const { core::cell::Cell::new(ConvScratch {
+                    im2col: Vec::new(),
+                    acc: Vec::new(),
+                    offsets: Vec::new(),
+                    ptrs: Vec::new(),
+                    pad: Vec::new(),
+                    rowsum: Vec::new(),
+                    firsts: Vec::new(),
+                }) };
         }
         let mut scratch = SCRATCH.take();
         let r = self.forward_range_with_stage(
@@ -609,6 +633,13 @@ impl Conv2d {
                 MatrixMut::new(out, len, oc),
             );
         }
+        if let Some(tile) = packed[0].gemm_kernel().tile_indirect {
+            let kr = packed[0].gemm_kernel().kr;
+            if cin_g > 0 && cin_g.is_multiple_of(kr) {
+                return self
+                    .run_indirect(packed, tile, input, is, os, zx, stage, pixels, out, scratch);
+            }
+        }
         let rows_per = (SCRATCH_BYTES / k.max(1)).clamp(1, len);
         if scratch.im2col.len() < rows_per * k {
             scratch.im2col.resize(rows_per * k, 0);
@@ -643,6 +674,193 @@ impl Conv2d {
                 )?;
             }
             p0 += rows;
+        }
+        Ok(())
+    }
+
+    /// Rows `pixels` of the output through the GEMM kernel's indirect tile (implicit
+    /// GEMM): no im2col copy. Each tile of `MR` output pixels gets an indirection list of
+    /// `kh·kw` segments of `C/groups` input codes per row (a tap in the padding points
+    /// at a segment of the input zero point), and the kernel gathers its A rows through
+    /// it; the bits equal those of the im2col path (the kernel harness checks the
+    /// indirect tile against the reference, the layer tests every engine against the
+    /// scalar one).
+    #[allow(clippy::too_many_arguments)]
+    fn run_indirect<X: QType, O: OutType>(
+        &self,
+        packed: &[PackedWeights],
+        tile: IndirectTile,
+        input: &[X],
+        is: Nhwc,
+        os: Nhwc,
+        zx: X,
+        stage: &OutputStage<'_>,
+        pixels: Range<usize>,
+        out: &mut [O],
+        scratch: &mut ConvScratch,
+    ) -> Result<()> {
+        let (kh, kw) = self.geom.kernel;
+        let (sh, sw) = self.geom.stride;
+        let (dh, dw) = self.geom.dilation;
+        let [pt, pl, _, _] = self.geom.padding;
+        let g = self.geom.groups;
+        let (c, oc) = (is.c, os.c);
+        let (seg, ng) = (c / g, oc / g);
+        let taps = kh * kw;
+        let mr = packed[0].gemm_kernel().mr;
+        let bytes = X::as_bytes(input);
+        let zx_byte = X::as_bytes(core::slice::from_ref(&zx))[0];
+        // i8 input is read as bytes `x ^ 0x80` with the zero point moved by 128.
+        let (xor, za) = if X::SIGNED {
+            (0x80u8, zx.to_i32() + 128)
+        } else {
+            (0u8, zx.to_i32())
+        };
+        let raws = (0..g)
+            .map(|gi| slice_stage(stage, gi * ng..(gi + 1) * ng).lower::<O>(ng))
+            .collect::<Result<Vec<_>>>()?;
+        let ConvScratch {
+            offsets: tap_offsets,
+            ptrs,
+            pad,
+            rowsum,
+            firsts,
+            ..
+        } = scratch;
+        rowsum.resize(mr, 0);
+        pad.clear();
+        pad.resize(seg, zx_byte);
+        ptrs.resize(taps * mr, 0);
+        let ptrs = &mut ptrs[..taps * mr];
+        firsts.resize(mr, 0);
+        let firsts = &mut firsts[..mr];
+        // Offset of each tap from the tap (0, 0) of a pixel whose taps are all inside.
+        tap_offsets.clear();
+        tap_offsets
+            .extend((0..kh).flat_map(|ky| (0..kw).map(move |kx| (ky * dh * is.w + kx * dw) * c)));
+        let per_img = os.h * os.w;
+        let in_img = is.h * is.w * c;
+        // Addresses, not pointers: every address formed below is the start of a segment
+        // inside the input (a pixel `img < n`, `iy < h`, `ix < w`, group 0: `seg` of its
+        // `c` codes, the input's length having been checked against its shape) or the
+        // padding segment; the kernel only reads through them.
+        let (input_at, pad_at) = (bytes.as_ptr() as usize, pad.as_ptr() as usize);
+        let (y_span, x_span) = ((kh - 1) * dh, (kw - 1) * dw);
+        // The first pixel of the range as (image, row, column), then stepped.
+        let (mut img, q) = (pixels.start / per_img, pixels.start % per_img);
+        let (mut oy, mut ox) = (q / os.w, q % os.w);
+        let mut t0 = pixels.start;
+        while t0 < pixels.end {
+            let m = mr.min(pixels.end - t0);
+            // Group 0's segment addresses of the tile's rows. First the address of tap
+            // (0, 0) of each row whose taps are all inside the input (else `usize::MAX`),
+            // then every tap of every row from those with contiguous stores, then the
+            // other rows one tap at a time: taps in the padding, and rows past m, read
+            // the padding segment.
+            let mut edge = false;
+            for (i, f) in firsts.iter_mut().enumerate() {
+                if i >= m {
+                    *f = usize::MAX;
+                    edge = true;
+                    continue;
+                }
+                let (y0, x0) = ((oy * sh).wrapping_sub(pt), (ox * sw).wrapping_sub(pl));
+                *f = if y0 < is.h && y0 + y_span < is.h && x0 < is.w && x0 + x_span < is.w {
+                    input_at + img * in_img + (y0 * is.w + x0) * c
+                } else {
+                    edge = true;
+                    usize::MAX
+                };
+                ox += 1;
+                if ox == os.w {
+                    ox = 0;
+                    oy += 1;
+                    if oy == os.h {
+                        oy = 0;
+                        img += 1;
+                    }
+                }
+            }
+            for (row, &o) in ptrs.chunks_exact_mut(mr).zip(tap_offsets.iter()) {
+                for (p, &f) in row.iter_mut().zip(firsts.iter()) {
+                    *p = f.wrapping_add(o);
+                }
+            }
+            if edge {
+                // The pixel of row i again, from the tile's first pixel.
+                for (i, &f) in firsts.iter().enumerate() {
+                    if f != usize::MAX {
+                        continue;
+                    }
+                    let col = ptrs[i..].iter_mut().step_by(mr);
+                    if i >= m {
+                        col.for_each(|p| *p = pad_at);
+                        continue;
+                    }
+                    let (img, q) = ((t0 + i) / per_img, (t0 + i) % per_img);
+                    let (y0, x0) = (
+                        (q / os.w * sh).wrapping_sub(pt),
+                        (q % os.w * sw).wrapping_sub(pl),
+                    );
+                    let img_at = input_at + img * in_img;
+                    let taps_yx = (0..kh).flat_map(|ky| (0..kw).map(move |kx| (ky, kx)));
+                    for (p, (ky, kx)) in col.zip(taps_yx) {
+                        let (iy, ix) = (y0.wrapping_add(ky * dh), x0.wrapping_add(kx * dw));
+                        *p = if iy < is.h && ix < is.w {
+                            img_at + (iy * is.w + ix) * c
+                        } else {
+                            pad_at
+                        };
+                    }
+                }
+            }
+            for (gi, (pw, raw)) in packed.iter().zip(&raws).enumerate() {
+                if gi > 0 {
+                    // The next group's channels: `seg` codes further in each pixel.
+                    for p in ptrs.iter_mut() {
+                        if *p != pad_at {
+                            *p += seg;
+                        }
+                    }
+                }
+                if pw.zb_nonzero() {
+                    for (i, s) in rowsum.iter_mut().enumerate().take(m) {
+                        *s = (0..taps)
+                            .map(|t| {
+                                let at = ptrs[t * mr + i];
+                                let seg_bytes = if at == pad_at {
+                                    &pad[..]
+                                } else {
+                                    &bytes[at - input_at..][..seg]
+                                };
+                                seg_bytes
+                                    .iter()
+                                    .fold(0i32, |a, &b| a.wrapping_add((b ^ xor) as i32))
+                            })
+                            .fold(0i32, i32::wrapping_add);
+                    }
+                }
+                let ind = Indirect {
+                    ptrs: ptrs.as_ptr() as *const *const u8,
+                    taps,
+                    seg,
+                };
+                let at = (t0 - pixels.start) * oc + gi * ng;
+                let dst = out[at..at + (m - 1) * oc + ng].as_mut_ptr() as *mut u8;
+                // `tile` is the indirect tile of `pw`'s kernel, which the engine chose
+                // for this CPU; the list holds taps·MR addresses of whole segments (`seg`
+                // codes inside the input, sliced above, or the padding segment of `seg`
+                // bytes), `seg` a positive multiple of the kernel's `kr` (checked by the
+                // caller) and taps·seg = K of the group's weights; 1 ≤ m ≤ MR; the row
+                // sums are filled when the weights have a non-zero zero point; `raw` was
+                // lowered for the group's `ng` columns from `stage`, alive here; `dst`
+                // covers m rows of `ng` elements `oc` apart (sliced above).
+                // SAFETY: the conditions stated just above hold.
+                unsafe {
+                    indirect_tile_rows(pw, tile, raw, &ind, m, za, xor, rowsum.as_ptr(), dst, oc)
+                };
+            }
+            t0 += m;
         }
         Ok(())
     }

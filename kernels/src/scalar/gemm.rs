@@ -20,6 +20,7 @@ pub static GEMM: GemmKernel = GemmKernel {
     pack: pack::<NR, KR>,
     pack_a: None,
     tile: tile::<MR, NR, KR>,
+    tile_indirect: None,
 };
 
 /// Packs B into panels of `NR` columns, `KR` consecutive K values per column (layout on

@@ -33,8 +33,8 @@ use std::vec::Vec;
 use crate::scalar::reference::{gemm_i32, RefShape};
 use crate::scalar::requant::{dequantize, quantize_f32};
 use crate::{
-    run_gemm, DstType, ElementwiseKernels, GemmCall, GemmKernel, Isa, OutputStage, PackAMode,
-    PackArgs, QuantizedMultiplier, Scheme,
+    run_gemm, DstType, ElementwiseKernels, GemmCall, GemmKernel, Indirect, Isa, OutputStage,
+    PackAMode, PackArgs, QuantizedMultiplier, Scheme, TileArgs,
 };
 
 /// A small deterministic generator (SplitMix64), so the sweep needs no dependency.
@@ -531,7 +531,137 @@ pub fn check_gemm(kernel: &GemmKernel, case: &GemmCase) -> Result<(), String> {
         }
         compare_gemm(kernel, case, mode, &dst, &want, lead, stride, gap, esize, w)?;
     }
+    // The indirect tile, for kernels that have one, with K cut into segments of a few
+    // lengths (one segment, the shortest, and one in between).
+    if let Some(ind_tile) = kernel.tile_indirect {
+        if case.k.is_multiple_of(kernel.kr) {
+            let groups = case.k / kernel.kr;
+            let mut segs = vec![case.k, kernel.kr];
+            if let Some(d) = (2..groups).find(|d| groups.is_multiple_of(*d)) {
+                segs.push(case.k / d);
+            }
+            for seg in segs {
+                let mut dst = vec![CANARY; (lead + case.m * stride + lead) * esize];
+                let ind = IndirectRun {
+                    case,
+                    seg,
+                    packed: &packed,
+                    zb: &zb,
+                    colcorr: &colcorr,
+                    stage: &stage,
+                    stride,
+                };
+                // SAFETY: `dst` holds lead + m·stride + lead elements.
+                unsafe { ind.run(kernel, ind_tile, dst.as_mut_ptr().add(lead * esize)) };
+                compare_gemm(
+                    kernel,
+                    case,
+                    PackAMode::Never,
+                    &dst,
+                    &want,
+                    lead,
+                    stride,
+                    gap,
+                    esize,
+                    w,
+                )
+                .map_err(|e| format!("indirect tile, segments of {seg} bytes: {e}"))?;
+            }
+        }
+    }
     Ok(())
+}
+
+/// One run of a case through a kernel's indirect tile ([`GemmKernel::tile_indirect`]).
+struct IndirectRun<'a> {
+    case: &'a GemmCase,
+    seg: usize,
+    packed: &'a [i8],
+    zb: &'a [i32],
+    colcorr: &'a [i32],
+    stage: &'a OutputStage,
+    stride: usize,
+}
+
+impl IndirectRun<'_> {
+    /// Copies every segment of A (row `r`, tap `t`: bytes `t·seg..(t+1)·seg`) to its own
+    /// place in a guarded buffer, in reverse order so the first segment ends flush with
+    /// the guard page (rows past `m` of the last tile point at it too), and runs every
+    /// tile and panel of the column block through `tile` into `dst`.
+    ///
+    /// # Safety
+    /// The CPU supports the kernel's ISA; `dst` is valid for `m` rows of `stride`
+    /// elements of the stage's type.
+    unsafe fn run(&self, kernel: &GemmKernel, tile: unsafe fn(&TileArgs, &Indirect), dst: *mut u8) {
+        let (case, seg) = (self.case, self.seg);
+        let (mr, nr) = (kernel.mr, kernel.nr);
+        let taps = case.k / seg;
+        let count = case.m * taps;
+        let mut bytes = vec![0u8; count * seg];
+        for r in 0..case.m {
+            for t in 0..taps {
+                let at = (count - 1 - (r * taps + t)) * seg;
+                let src = r * case.a_stride + t * seg;
+                bytes[at..at + seg].copy_from_slice(&case.a[src..src + seg]);
+            }
+        }
+        let buf = Guarded::new(&bytes);
+        let seg_ptr = |r: usize, t: usize| {
+            let s = if r < case.m { r * taps + t } else { 0 };
+            buf.as_ptr().wrapping_add((count - 1 - s) * seg)
+        };
+        let xor = if case.a_i8 { 0x80u8 } else { 0 };
+        let esize = self.stage.dst_type.size();
+        let (c0, c1) = case.cols;
+        let mut ptrs = vec![core::ptr::null::<u8>(); taps * mr];
+        let mut rowsum = vec![0i32; mr];
+        for i0 in (0..case.m).step_by(mr) {
+            let m = mr.min(case.m - i0);
+            for t in 0..taps {
+                for i in 0..mr {
+                    ptrs[t * mr + i] = seg_ptr(i0 + i, t);
+                }
+            }
+            for (i, s) in rowsum.iter_mut().enumerate().take(m) {
+                let row = &case.a[(i0 + i) * case.a_stride..][..case.k];
+                *s = row.iter().map(|&b| (b ^ xor) as i32).sum();
+            }
+            for p in c0 / nr..=(c1 - 1) / nr {
+                let lane_begin = c0.max(p * nr) - p * nr;
+                let lane_end = c1.min((p + 1) * nr) - p * nr;
+                let col0 = p * nr + lane_begin;
+                let args = TileArgs {
+                    a: core::ptr::null(),
+                    a_stride: 0,
+                    a_xor: xor,
+                    a_packed: false,
+                    rowsum: rowsum.as_ptr(),
+                    za: case.za + if case.a_i8 { 128 } else { 0 },
+                    m,
+                    k: case.k,
+                    b: self.packed[p * kernel.padded_k(case.k) * nr..].as_ptr(),
+                    zb: self.zb[p * nr..].as_ptr(),
+                    zb_nonzero: self.zb.iter().any(|&z| z != 0),
+                    colcorr: self.colcorr[p * nr..].as_ptr(),
+                    lane_begin,
+                    lane_end,
+                    col0,
+                    stage: self.stage,
+                    dst: dst.wrapping_add((i0 * self.stride + col0 - c0) * esize),
+                    dst_stride: self.stride,
+                };
+                let ind = Indirect {
+                    ptrs: ptrs.as_ptr(),
+                    taps,
+                    seg,
+                };
+                // SAFETY: the CPU supports the ISA (caller); every pointer of the list is
+                // a whole segment of `buf`; the panel, per-column arrays, row sums and
+                // destination cover the tile (as in `tile_at`).
+                unsafe { tile(&args, &ind) };
+            }
+        }
+    }
 }
 
 /// Compares a GEMM destination (canaries around and between rows) with the reference.

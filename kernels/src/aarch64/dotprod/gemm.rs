@@ -57,6 +57,7 @@ pub static GEMM: GemmKernel = GemmKernel {
     pack,
     pack_a: None,
     tile,
+    tile_indirect: None,
 };
 
 /// # Safety

@@ -60,6 +60,7 @@ pub static GEMM: GemmKernel = GemmKernel {
         pack: pack_a,
     }),
     tile,
+    tile_indirect: None,
 };
 
 /// The tile configuration: palette 1, all eight tiles 16 rows × 64 bytes.

@@ -31,6 +31,11 @@
 //! const generic, stamped out for M = 1..=12 and u8/i8 A, so no branch is left in the
 //! loop; (6) the output stage (all schemes) runs on zmm registers with masked stores.
 //!
+//! Indirect A ([`crate::GemmKernel::tile_indirect`], the implicit-GEMM convolution):
+//! the same 12×32 tile, its rows gathered per segment (kernel tap) from an indirection
+//! list, in an assembly loop ([`loop_indirect`]) that holds the 12 row pointers of the
+//! current segment in general registers with one shared K offset.
+//!
 //! The limit of this design on the development machine: the 12 broadcast loads per 24
 //! `vpdpbusd` keep the loop at 85–91 % of the register-only `vpdpbusd` rate even with
 //! every operand in L1 (`vpdpbusd` with an embedded-broadcast memory operand instead was
@@ -39,7 +44,7 @@
 use core::arch::x86_64::*;
 
 use crate::x86_64::avx512bw::stage::epilogue;
-use crate::{APack, GemmKernel, Isa, PackAArgs, PackArgs, TileArgs};
+use crate::{APack, GemmKernel, Indirect, Isa, PackAArgs, PackArgs, TileArgs};
 
 const MR: usize = 12;
 const NR: usize = 32;
@@ -65,6 +70,7 @@ pub static GEMM: GemmKernel = GemmKernel {
         pack: pack_a,
     }),
     tile,
+    tile_indirect: Some(tile_indirect),
 };
 
 /// # Safety
@@ -177,6 +183,12 @@ unsafe fn tile(args: &TileArgs) {
     unsafe {
         if args.a_packed {
             tile_dispatch!(tile_packed, args, args.m, false; 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
+        } else if args.m == MR && args.k >= KR {
+            if args.a_xor != 0 {
+                tile_rows_asm::<true>(args)
+            } else {
+                tile_rows_asm::<false>(args)
+            }
         } else if args.m == 1 {
             if args.a_xor != 0 {
                 tile_m1::<true>(args)
@@ -280,6 +292,42 @@ unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
         // By value: a reference would let the accumulators escape, and the compiler then
         // stores every one of them to the stack on each iteration.
         epilogue::<M, XOR>(args, acc);
+    }
+}
+
+/// A full 12-row tile of row-major A: the rows are an indirection list of one segment
+/// (`K` rounded down to whole groups) for [`loop_indirect`], whose 12 row registers and
+/// shared offset beat the compiled loop of [`tile_m`] (which re-forms each row address
+/// from the base and stride); the last `K % 4` bytes as in [`tile_m`].
+///
+/// # Safety
+/// As for [`tile_m`] with M = 12 and K ≥ 4.
+#[inline(always)]
+unsafe fn tile_rows_asm<const XOR: bool>(args: &TileArgs) {
+    // SAFETY: AVX-512 VNNI present; rows i < 12 of A hold K bytes, so each row pointer
+    // is valid for the segment of 4·floor(K/4) bytes and for the tail; the panel holds
+    // ceil(K/4) groups of 128 bytes.
+    unsafe {
+        let rows: [*const u8; MR] = core::array::from_fn(|i| args.a.add(i * args.a_stride));
+        let seg = args.k / KR * KR;
+        let mut acc = [[_mm512_setzero_si512(); 2]; MR];
+        let ind = Indirect {
+            ptrs: rows.as_ptr(),
+            taps: 1,
+            seg,
+        };
+        loop_indirect(&mut acc, &ind, XOR, args.b);
+        if seg < args.k {
+            let b = args.b.add(seg * 32);
+            let b0 = _mm512_loadu_si512(b as *const _);
+            let b1 = _mm512_loadu_si512(b.add(64) as *const _);
+            for (row, &r) in acc.iter_mut().zip(&rows) {
+                let a = a_tail::<XOR>(r, args.k);
+                row[0] = _mm512_dpbusd_epi32(row[0], a, b0);
+                row[1] = _mm512_dpbusd_epi32(row[1], a, b1);
+            }
+        }
+        epilogue::<MR, XOR>(args, acc);
     }
 }
 
@@ -501,5 +549,230 @@ unsafe fn loop_12(acc: &mut [[__m512i; 2]; MR], a: *const u8, b: *const i8, grou
         // SAFETY: the last group: A bytes a + 0..48 and B bytes b + 0..128, inside the
         // extents of the contract.
         unsafe { loop_12_asm!(acc, a, b, [dp_group!("0", "0", "24", "25")],) };
+    }
+}
+
+/// A tile whose A rows are gathered from an indirection list ([`Indirect`]): the 12-row
+/// assembly loop [`loop_indirect`] with one general register per row, then the epilogue
+/// of the tile's `m` rows (rows `m..12` were computed from their valid pointers and are
+/// dropped).
+///
+/// # Safety
+/// See [`GemmKernel::tile_indirect`]; the CPU has AVX-512 F, BW and VNNI.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn tile_indirect(args: &TileArgs, ind: &Indirect) {
+    debug_assert!(ind.seg.is_multiple_of(KR) && ind.seg > 0 && ind.taps > 0);
+    debug_assert_eq!(args.k, ind.taps * ind.seg);
+    let mut acc = [[_mm512_setzero_si512(); 2]; MR];
+    // SAFETY: forwarded contract: `ind.ptrs` holds taps·12 pointers, each valid for
+    // `seg` bytes (a multiple of 4), and the panel holds taps·seg/4 groups of 128 bytes.
+    unsafe { loop_indirect(&mut acc, ind, args.a_xor != 0, args.b) };
+    macro_rules! store_rows {
+        ($($h:literal),+) => {
+            match args.m {
+                $(
+                    // SAFETY: forwarded contract; the row sums are in `args.rowsum`
+                    // whenever they are needed (the contract of `tile_indirect`).
+                    $h => unsafe { epilogue::<$h, false>(args, core::array::from_fn(|i| acc[i])) },
+                )+
+                // SAFETY: as above (m = 12: the whole tile).
+                _ => unsafe { epilogue::<MR, false>(args, acc) },
+            }
+        };
+    }
+    store_rows!(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
+}
+
+/// One row of the indirect loop: broadcast the 4 bytes at `[$p + rbx + $o]` (the row's
+/// register plus the K offset), flip them with `zmm30` when `$f` is `xor`, two
+/// `vpdpbusd` into the row's accumulators.
+macro_rules! ind_row {
+    ($f:ident, $p:literal, $o:literal, $bc:literal, $acc0:literal, $acc1:literal, $b0:literal, $b1:literal) => {
+        concat!(
+            "vpbroadcastd zmm",
+            $bc,
+            ", dword ptr [",
+            $p,
+            " + rbx + ",
+            $o,
+            "]\n",
+            ind_flip!($f, $bc),
+            "vpdpbusd zmm",
+            $acc0,
+            ", zmm",
+            $bc,
+            ", zmm",
+            $b0,
+            "\n",
+            "vpdpbusd zmm",
+            $acc1,
+            ", zmm",
+            $bc,
+            ", zmm",
+            $b1,
+            "\n",
+        )
+    };
+}
+
+/// The XOR of an indirect row's broadcast (i8 A), or nothing (u8 A).
+macro_rules! ind_flip {
+    (plain, $bc:literal) => {
+        ""
+    };
+    (xor, $bc:literal) => {
+        concat!("vpxord zmm", $bc, ", zmm", $bc, ", zmm30\n")
+    };
+}
+
+/// One K group of the indirect loop: the group's two B vectors from `[rdi + $boff]`,
+/// then the 12 rows, row `i` at `[its register + rbx + $o]`.
+macro_rules! ind_group {
+    ($f:ident, $o:literal, $boff:literal, $b0:literal, $b1:literal) => {
+        concat!(
+            "vmovdqu64 zmm",
+            $b0,
+            ", [rdi + ",
+            $boff,
+            "]\n",
+            "vmovdqu64 zmm",
+            $b1,
+            ", [rdi + ",
+            $boff,
+            " + 64]\n",
+            ind_row!($f, "rax", $o, "28", "0", "1", $b0, $b1),
+            ind_row!($f, "rcx", $o, "29", "2", "3", $b0, $b1),
+            ind_row!($f, "rdx", $o, "31", "4", "5", $b0, $b1),
+            ind_row!($f, "rsi", $o, "28", "6", "7", $b0, $b1),
+            ind_row!($f, "r8", $o, "29", "8", "9", $b0, $b1),
+            ind_row!($f, "r9", $o, "31", "10", "11", $b0, $b1),
+            ind_row!($f, "r10", $o, "28", "12", "13", $b0, $b1),
+            ind_row!($f, "r11", $o, "29", "14", "15", $b0, $b1),
+            ind_row!($f, "r12", $o, "31", "16", "17", $b0, $b1),
+            ind_row!($f, "r13", $o, "28", "18", "19", $b0, $b1),
+            ind_row!($f, "r14", $o, "29", "20", "21", $b0, $b1),
+            ind_row!($f, "r15", $o, "31", "22", "23", $b0, $b1),
+        )
+    };
+}
+
+/// The whole indirect loop, for u8 (`plain`) or i8 (`xor`) A. Stack frame (below the
+/// saved `rbx`): `[rsp]` = seg, `[rsp + 8]` = taps left, `[rsp + 16]` = next pointer
+/// row of the indirection list.
+///
+/// Per tap: the 12 row pointers are loaded into rax, rcx, rdx, rsi, r8–r15 and moved
+/// past the segment (`p += seg`), so that `rbx` runs from `−seg` up to 0 and the loop
+/// ends on the flags of its own increment; an odd group first when `seg % 8 == 4`,
+/// then two groups per iteration. `rdi` walks the packed B continuously across taps
+/// (segment `t` is K groups `t·seg/4..`).
+macro_rules! ind_asm {
+    ($f:ident, $acc:ident, $ptrs:expr, $taps:expr, $seg:expr, $b:expr, $flip:expr) => {
+        core::arch::asm!(
+            "push rbx",
+            "push rax",
+            "push rcx",
+            "push rdx",
+            "3:",
+            "mov rbx, [rsp + 16]",
+            "mov rax, [rbx]",
+            "mov rcx, [rbx + 8]",
+            "mov rdx, [rbx + 16]",
+            "mov rsi, [rbx + 24]",
+            "mov r8, [rbx + 32]",
+            "mov r9, [rbx + 40]",
+            "mov r10, [rbx + 48]",
+            "mov r11, [rbx + 56]",
+            "mov r12, [rbx + 64]",
+            "mov r13, [rbx + 72]",
+            "mov r14, [rbx + 80]",
+            "mov r15, [rbx + 88]",
+            "add rbx, 96",
+            "mov [rsp + 16], rbx",
+            "mov rbx, [rsp]",
+            "add rax, rbx",
+            "add rcx, rbx",
+            "add rdx, rbx",
+            "add rsi, rbx",
+            "add r8, rbx",
+            "add r9, rbx",
+            "add r10, rbx",
+            "add r11, rbx",
+            "add r12, rbx",
+            "add r13, rbx",
+            "add r14, rbx",
+            "add r15, rbx",
+            "neg rbx",
+            "test bl, 4",
+            "jz 4f",
+            ind_group!($f, "0", "0", "24", "25"),
+            "add rdi, 128",
+            "add rbx, 4",
+            "jz 5f",
+            "4:",
+            ".p2align 5",
+            "2:",
+            ind_group!($f, "0", "0", "24", "25"),
+            ind_group!($f, "4", "128", "26", "27"),
+            "add rdi, 256",
+            "add rbx, 8",
+            "jnz 2b",
+            "5:",
+            "dec qword ptr [rsp + 8]",
+            "jnz 3b",
+            "add rsp, 24",
+            "pop rbx",
+            inout("rax") $ptrs => _,
+            inout("rcx") $taps => _,
+            inout("rdx") $seg => _,
+            inout("rdi") $b => _,
+            out("rsi") _, out("r8") _, out("r9") _, out("r10") _, out("r11") _,
+            out("r12") _, out("r13") _, out("r14") _, out("r15") _,
+            inout("zmm0") $acc[0][0], inout("zmm1") $acc[0][1],
+            inout("zmm2") $acc[1][0], inout("zmm3") $acc[1][1],
+            inout("zmm4") $acc[2][0], inout("zmm5") $acc[2][1],
+            inout("zmm6") $acc[3][0], inout("zmm7") $acc[3][1],
+            inout("zmm8") $acc[4][0], inout("zmm9") $acc[4][1],
+            inout("zmm10") $acc[5][0], inout("zmm11") $acc[5][1],
+            inout("zmm12") $acc[6][0], inout("zmm13") $acc[6][1],
+            inout("zmm14") $acc[7][0], inout("zmm15") $acc[7][1],
+            inout("zmm16") $acc[8][0], inout("zmm17") $acc[8][1],
+            inout("zmm18") $acc[9][0], inout("zmm19") $acc[9][1],
+            inout("zmm20") $acc[10][0], inout("zmm21") $acc[10][1],
+            inout("zmm22") $acc[11][0], inout("zmm23") $acc[11][1],
+            out("zmm24") _, out("zmm25") _, out("zmm26") _, out("zmm27") _,
+            out("zmm28") _, out("zmm29") _, in("zmm30") $flip, out("zmm31") _,
+        )
+    };
+}
+
+/// All K groups of a 12-row indirect tile, in assembly: per tap, the 12 row pointers in
+/// general registers and one shared K offset, so each broadcast is `[row + offset]`
+/// (no address arithmetic in the loop) and B is one continuous stream.
+///
+/// Why assembly: 12 row pointers, the B pointer and the offset need 14 general
+/// registers; compiled code spills the row pointers and reloads one per broadcast. The
+/// block saves and restores `rbx` (which cannot be an operand) itself and keeps the
+/// list pointer, the tap count and the segment length on the stack.
+///
+/// # Safety
+/// AVX-512F and VNNI present; `ind.ptrs` holds `12·ind.taps` pointers, each valid for
+/// `ind.seg` bytes; `ind.seg` is a positive multiple of 4 and `ind.taps ≥ 1`; `b` holds
+/// `ind.taps·ind.seg/4` groups of 128 bytes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn loop_indirect(acc: &mut [[__m512i; 2]; MR], ind: &Indirect, xor: bool, b: *const i8) {
+    let flip = _mm512_set1_epi8(0x80u8 as i8);
+    let (ptrs, taps, seg) = (ind.ptrs, ind.taps, ind.seg);
+    // reads the 12·taps pointers of the list, `seg` bytes at each, and taps·seg/4
+    // groups of 128 bytes of B, all inside the extents of the contract; writes only the
+    // listed registers and its own stack slots (pushed and popped inside the block),
+    // restoring rbx.
+    // SAFETY: the conditions stated just above hold.
+    unsafe {
+        if xor {
+            ind_asm!(xor, acc, ptrs, taps, seg, b, flip)
+        } else {
+            ind_asm!(plain, acc, ptrs, taps, seg, b, flip)
+        }
     }
 }
