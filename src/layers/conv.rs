@@ -145,7 +145,7 @@ pub struct ConvScratch {
     ptrs: Vec<usize>,
     pad: Vec<u8>,
     rowsum: Vec<i32>,
-    firsts: Vec<usize>,
+    pos: Vec<(usize, usize, usize)>,
 }
 
 impl ConvScratch {
@@ -428,7 +428,7 @@ impl Conv2d {
                     ptrs: Vec::new(),
                     pad: Vec::new(),
                     rowsum: Vec::new(),
-                    firsts: Vec::new(),
+                    pos: Vec::new(),
                 }) };
         }
         let mut scratch = SCRATCH.take();
@@ -724,16 +724,16 @@ impl Conv2d {
             ptrs,
             pad,
             rowsum,
-            firsts,
+            pos,
             ..
         } = scratch;
         rowsum.resize(mr, 0);
+        // Whole kernel rows as segments need one group and no horizontal dilation.
+        let wide_ok = g == 1 && dw == 1;
         pad.clear();
-        pad.resize(seg, zx_byte);
+        pad.resize(if wide_ok { kw * c } else { seg }, zx_byte);
         ptrs.resize(taps * mr, 0);
-        let ptrs = &mut ptrs[..taps * mr];
-        firsts.resize(mr, 0);
-        let firsts = &mut firsts[..mr];
+        pos.resize(mr, (0, 0, 0));
         // Offset of each tap from the tap (0, 0) of a pixel whose taps are all inside.
         tap_offsets.clear();
         tap_offsets
@@ -742,8 +742,9 @@ impl Conv2d {
         let in_img = is.h * is.w * c;
         // Addresses, not pointers: every address formed below is the start of a segment
         // inside the input (a pixel `img < n`, `iy < h`, `ix < w`, group 0: `seg` of its
-        // `c` codes, the input's length having been checked against its shape) or the
-        // padding segment; the kernel only reads through them.
+        // `c` codes; or, wide, `kw` whole pixels from `ix = x0` with `x0 + kw − 1 < w`:
+        // the input's length was checked against its shape) or the padding segment (at
+        // least as long as any segment); the kernel only reads through them.
         let (input_at, pad_at) = (bytes.as_ptr() as usize, pad.as_ptr() as usize);
         let (y_span, x_span) = ((kh - 1) * dh, (kw - 1) * dw);
         // The first pixel of the range as (image, row, column), then stepped.
@@ -752,25 +753,13 @@ impl Conv2d {
         let mut t0 = pixels.start;
         while t0 < pixels.end {
             let m = mr.min(pixels.end - t0);
-            // Group 0's segment addresses of the tile's rows. First the address of tap
-            // (0, 0) of each row whose taps are all inside the input (else `usize::MAX`),
-            // then every tap of every row from those with contiguous stores, then the
-            // other rows one tap at a time: taps in the padding, and rows past m, read
-            // the padding segment.
-            let mut edge = false;
-            for (i, f) in firsts.iter_mut().enumerate() {
-                if i >= m {
-                    *f = usize::MAX;
-                    edge = true;
-                    continue;
-                }
-                let (y0, x0) = ((oy * sh).wrapping_sub(pt), (ox * sw).wrapping_sub(pl));
-                *f = if y0 < is.h && y0 + y_span < is.h && x0 < is.w && x0 + x_span < is.w {
-                    input_at + img * in_img + (y0 * is.w + x0) * c
-                } else {
-                    edge = true;
-                    usize::MAX
-                };
+            // Each row's image address and the input position of its tap (0, 0).
+            for r in pos.iter_mut().take(m) {
+                *r = (
+                    input_at + img * in_img,
+                    (oy * sh).wrapping_sub(pt),
+                    (ox * sw).wrapping_sub(pl),
+                );
                 ox += 1;
                 if ox == os.w {
                     ox = 0;
@@ -781,28 +770,40 @@ impl Conv2d {
                     }
                 }
             }
-            for (row, &o) in ptrs.chunks_exact_mut(mr).zip(tap_offsets.iter()) {
-                for (p, &f) in row.iter_mut().zip(firsts.iter()) {
-                    *p = f.wrapping_add(o);
-                }
+            let pos = &pos[..m];
+            let x_inside = |x0: usize| x0 < is.w && x0 + x_span < is.w;
+            // Group 0's segment addresses of the tile's rows (rows past m, and taps in
+            // the padding, read the padding segment). Wide: when every row's kernel
+            // rows lie inside the input horizontally (one group, no horizontal
+            // dilation), a segment is a whole kernel row of `kw·C` contiguous codes.
+            let wide = wide_ok && pos.iter().all(|&(_, _, x0)| x_inside(x0));
+            let (t_taps, t_seg) = if wide { (kh, kw * c) } else { (taps, seg) };
+            let ptrs = &mut ptrs[..t_taps * mr];
+            for i in m..mr {
+                ptrs[i..].iter_mut().step_by(mr).for_each(|p| *p = pad_at);
             }
-            if edge {
-                // The pixel of row i again, from the tile's first pixel.
-                for (i, &f) in firsts.iter().enumerate() {
-                    if f != usize::MAX {
-                        continue;
+            if wide {
+                for (i, &(img_at, y0, x0)) in pos.iter().enumerate() {
+                    for (ky, p) in ptrs[i..].iter_mut().step_by(mr).enumerate() {
+                        let iy = y0.wrapping_add(ky * dh);
+                        *p = if iy < is.h {
+                            img_at + (iy * is.w + x0) * c
+                        } else {
+                            pad_at
+                        };
                     }
+                }
+            } else {
+                for (i, &(img_at, y0, x0)) in pos.iter().enumerate() {
                     let col = ptrs[i..].iter_mut().step_by(mr);
-                    if i >= m {
-                        col.for_each(|p| *p = pad_at);
+                    if y0 < is.h && y0 + y_span < is.h && x_inside(x0) {
+                        // Every tap inside: offsets from the first tap's address.
+                        let first = img_at + (y0 * is.w + x0) * c;
+                        for (p, &o) in col.zip(tap_offsets.iter()) {
+                            *p = first + o;
+                        }
                         continue;
                     }
-                    let (img, q) = ((t0 + i) / per_img, (t0 + i) % per_img);
-                    let (y0, x0) = (
-                        (q / os.w * sh).wrapping_sub(pt),
-                        (q % os.w * sw).wrapping_sub(pl),
-                    );
-                    let img_at = input_at + img * in_img;
                     let taps_yx = (0..kh).flat_map(|ky| (0..kw).map(move |kx| (ky, kx)));
                     for (p, (ky, kx)) in col.zip(taps_yx) {
                         let (iy, ix) = (y0.wrapping_add(ky * dh), x0.wrapping_add(kx * dw));
@@ -825,13 +826,13 @@ impl Conv2d {
                 }
                 if pw.zb_nonzero() {
                     for (i, s) in rowsum.iter_mut().enumerate().take(m) {
-                        *s = (0..taps)
+                        *s = (0..t_taps)
                             .map(|t| {
                                 let at = ptrs[t * mr + i];
                                 let seg_bytes = if at == pad_at {
-                                    &pad[..]
+                                    &pad[..t_seg]
                                 } else {
-                                    &bytes[at - input_at..][..seg]
+                                    &bytes[at - input_at..][..t_seg]
                                 };
                                 seg_bytes
                                     .iter()
@@ -842,16 +843,17 @@ impl Conv2d {
                 }
                 let ind = Indirect {
                     ptrs: ptrs.as_ptr() as *const *const u8,
-                    taps,
-                    seg,
+                    taps: t_taps,
+                    seg: t_seg,
                 };
                 let at = (t0 - pixels.start) * oc + gi * ng;
                 let dst = out[at..at + (m - 1) * oc + ng].as_mut_ptr() as *mut u8;
                 // `tile` is the indirect tile of `pw`'s kernel, which the engine chose
-                // for this CPU; the list holds taps·MR addresses of whole segments (`seg`
-                // codes inside the input, sliced above, or the padding segment of `seg`
-                // bytes), `seg` a positive multiple of the kernel's `kr` (checked by the
-                // caller) and taps·seg = K of the group's weights; 1 ≤ m ≤ MR; the row
+                // for this CPU; the list holds t_taps·MR addresses of whole segments
+                // (`t_seg` codes inside the input, or the padding segment: see where the
+                // addresses are formed), `t_seg` a positive multiple of the kernel's `kr`
+                // (`seg` checked by the caller; `kw·c` with one group) and t_taps·t_seg =
+                // K of the group's weights; 1 ≤ m ≤ MR; the row
                 // sums are filled when the weights have a non-zero zero point; `raw` was
                 // lowered for the group's `ng` columns from `stage`, alive here; `dst`
                 // covers m rows of `ng` elements `oc` apart (sliced above).
