@@ -342,10 +342,15 @@ unsafe fn epilogue_k<const M: usize, const XOR: bool, const K: u8>(
             if mask == 0 {
                 continue;
             }
-            let corr =
-                _mm512_mullo_epi32(za, _mm512_loadu_si512(args.colcorr.add(16 * h) as *const _));
+            let mut p = load_params(stage, panel_col + 16 * h, mask);
+            // The bias joins the zero-point correction: one add per vector, not two (the
+            // stores then add a zero vector, which the compiler drops).
+            let corr = _mm512_add_epi32(
+                _mm512_mullo_epi32(za, _mm512_loadu_si512(args.colcorr.add(16 * h) as *const _)),
+                p.bias,
+            );
+            p.bias = _mm512_setzero_si512();
             let zb = _mm512_loadu_si512(args.zb.add(16 * h) as *const _);
-            let p = load_params(stage, panel_col + 16 * h, mask);
             for (i, row) in acc.iter().enumerate() {
                 let mut v = _mm512_add_epi32(row[h], corr);
                 if args.zb_nonzero {
