@@ -112,6 +112,7 @@ unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
     // panel holds ceil(K/2) pairs of 32 bytes; p < n <= CHUNK.
     unsafe {
         let pairs = args.k.div_ceil(2);
+        let panel_bytes = pairs * KR * NR;
         let mut acc = [[_mm256_setzero_si256(); 2]; M];
         let mut buf = [[0u32; CHUNK]; M];
         let mut b = args.b;
@@ -123,6 +124,14 @@ unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
             }
             #[allow(clippy::needless_range_loop)] // p indexes every row's buffer
             for p in 0..n {
+                if M == MR && p % 2 == 0 {
+                    // The same place in the next panel, into L2, while this one is
+                    // computed from L2: a panel (16·K bytes) is re-read by every tile of
+                    // the block and does not fit L1, and the first tile of each panel
+                    // waited on memory (32×4096×4096: 112 → 128 GOPS). Prefetches never
+                    // fault (past the last panel they fetch nothing useful).
+                    _mm_prefetch::<_MM_HINT_T1>(b.wrapping_add(panel_bytes) as *const i8);
+                }
                 let b0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(b as *const __m128i));
                 let b1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(b.add(16) as *const __m128i));
                 for (i, row) in acc.iter_mut().enumerate() {

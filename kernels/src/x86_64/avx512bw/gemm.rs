@@ -107,6 +107,7 @@ unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
     // only); the panel holds ceil(K/2) pairs of 64 bytes; p < n <= CHUNK.
     unsafe {
         let pairs = args.k.div_ceil(2);
+        let panel_bytes = pairs * KR * NR;
         let mut acc = [[_mm512_setzero_si512(); 2]; M];
         let mut buf = [[0u32; CHUNK]; M];
         let mut b = args.b;
@@ -118,6 +119,13 @@ unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
             }
             #[allow(clippy::needless_range_loop)] // p indexes every row's buffer
             for p in 0..n {
+                if M == MR {
+                    // The same place in the next panel, into L2 (as in the AVX2 kernel:
+                    // a panel of 32·K bytes is re-read by every tile of the block and
+                    // the first tile of each panel waited on memory). Prefetches never
+                    // fault.
+                    _mm_prefetch::<_MM_HINT_T1>(b.wrapping_add(panel_bytes) as *const i8);
+                }
                 let b0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(b as *const _));
                 let b1 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(b.add(32) as *const _));
                 for (i, row) in acc.iter_mut().enumerate() {
