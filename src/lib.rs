@@ -50,7 +50,7 @@
 //! ## Crate features
 //! - `cli` (default): the `zeropoint` binary (report, conformance replay) and the
 //!   [`conformance`] module; pulls in `serde_json`. Engines may turn it off.
-//! - `rayon`: [`gemm_par`], a convenience parallel GEMM on rayon's global pool, and
+//! - `rayon`: `gemm_par`, a convenience parallel GEMM on rayon's global pool, and
 //!   `Conv2d::forward_par` / `forward_par_with_stage` likewise.
 //!
 //! ## Safety

@@ -5,7 +5,7 @@
 //! values 32 columns × 4 bytes), so 16 consecutive groups of the panel's first or last
 //! 16 columns are one B tile (16 rows of 64 bytes at a stride of 128 bytes).
 //!
-//! Packed A ([`pack_a`]): per tile of 32 rows and per chunk of 64 K bytes, the chunk's
+//! Packed A (`pack_a`): per tile of 32 rows and per chunk of 64 K bytes, the chunk's
 //! 64 bytes of rows 0..32 in row order (2 KiB; XOR applied, so canonical u8; zero past
 //! K and for rows past `m`). Each 16-row half is one contiguous 1 KiB A tile, and the
 //! whole tile is read as one sequential stream (rows at a large pitch would be 16

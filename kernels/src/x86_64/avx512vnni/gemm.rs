@@ -4,7 +4,7 @@
 //! Packed B layout (shared with every `…c4` kernel, see [`crate::PackArgs`]): panels of
 //! 32 columns; per group of 4 K values, 32 columns × 4 bytes = two zmm.
 //!
-//! A comes two ways. Packed ([`pack_a`], what the driver uses when a row block spans at
+//! A comes two ways. Packed (`pack_a`, what the driver uses when a row block spans at
 //! least 3 panels): per 12-row tile, group `g` of row `i` at `48·g + 4·i`, canonical u8,
 //! with the row sums. In place: row-major u8, or i8 XORed with 0x80 on the broadcast
 //! (the crate docs' canonical operands), the row sums taken when needed.
@@ -21,7 +21,7 @@
 //! broadcast twice: 2 loads + 12 broadcasts per 24 `vpdpbusd` (1536 multiply-adds);
 //! 12×32 measured fastest of 8×32, 12×32, 14×32, 8×48, 6×64, 7×64 and 4×96 in a
 //! register-and-L1 loop on the development machine (Sapphire-Rapids-class Xeon); (2)
-//! full 12-row tiles of packed A run an assembly loop ([`loop_12`]): one A pointer with
+//! full 12-row tiles of packed A run an assembly loop (`loop_12`): one A pointer with
 //! constant row offsets, two groups per iteration, nothing else in the loop, and the A
 //! tile is one sequential stream (rows at their own stride were 12 streams the L1
 //! prefetcher did not keep up with: 66 % against 75 % at 2048³ with the same loop); (3)
@@ -33,7 +33,7 @@
 //!
 //! Indirect A ([`crate::GemmKernel::tile_indirect`], the implicit-GEMM convolution):
 //! the same 12×32 tile, its rows gathered per segment (kernel tap) from an indirection
-//! list, in an assembly loop ([`loop_indirect`]) that holds the 12 row pointers of the
+//! list, in an assembly loop (`loop_indirect`) that holds the 12 row pointers of the
 //! current segment in general registers with one shared K offset.
 //!
 //! The limit of this design on the development machine: the 12 broadcast loads per 24
