@@ -30,8 +30,8 @@ use zeropoint::{variants, Isa, OpKind};
 mod workloads;
 
 use workloads::{
-    engine_for, portable_packer, ElemRun, F32Gemm, GemmInputs, GemmRun, PackKernelRun, PackRun,
-    ELEM_SHAPES, F32_BASELINE, GEMM_SHAPES, PACK_SHAPES,
+    engine_for, portable_packer, tile_label, ElemRun, F32Gemm, GemmInputs, GemmRun, PackKernelRun,
+    PackRun, TileRun, ELEM_SHAPES, F32_BASELINE, GEMM_SHAPES, PACK_SHAPES, TILE_KS,
 };
 
 /// Sets sampling for a benchmark whose call is estimated to take `est_s` seconds.
@@ -110,6 +110,28 @@ fn gemm(c: &mut Criterion) {
         });
         group.finish();
     }
+}
+
+/// The GEMM microkernel alone on operands resident in L1/L2 (`tile_l1`).
+fn tile_l1(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tile_l1");
+    for &k in TILE_KS {
+        for v in variants().iter().filter(|v| v.op == OpKind::Gemm) {
+            let engine = match engine_for(v) {
+                Ok(e) => e,
+                Err(why) => {
+                    eprintln!("skipping tile_l1/{}/k{k}: {why}", v.name);
+                    continue;
+                }
+            };
+            let mut run = TileRun::new(&engine, k);
+            group.throughput(Throughput::Elements(run.ops()));
+            configure(&mut group, run.ops() as f64 / est_ops_per_s(Some(v.isa)));
+            let label = tile_label(engine.gemm_kernel(), k);
+            group.bench_function(BenchmarkId::new(v.name, label), |b| b.iter(|| run.run()));
+        }
+    }
+    group.finish();
 }
 
 fn elementwise(c: &mut Criterion) {
@@ -427,6 +449,6 @@ fn ops(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().nresamples(20_000);
-    targets = gemm, elementwise, pack, layers, ops
+    targets = gemm, tile_l1, elementwise, pack, layers, ops
 }
 criterion_main!(benches);

@@ -24,7 +24,7 @@ use super::limits::{self, Limits};
 use super::measure::{time, Budget, Progress, Timing};
 use super::workloads::{
     engine_for, portable_packer, ElemRun, F32Gemm, GemmInputs, GemmRun, GemmShape, LayerRun,
-    PackKernelRun, PackRun, ELEM_SHAPES, F32_BASELINE, GEMM_SHAPES, PACK_SHAPES,
+    PackKernelRun, PackRun, TileRun, ELEM_SHAPES, F32_BASELINE, GEMM_SHAPES, PACK_SHAPES, TILE_KS,
 };
 
 /// The format tag of the JSON file.
@@ -175,6 +175,7 @@ pub fn main(args: &[String]) -> ExitCode {
         + 3 * PACK_SHAPES.len() * gemm_variants.len()
         + ELEM_SHAPES.len() * elem_variants.len()
         + gemm_variants.len()
+        + TILE_KS.len() * gemm_variants.len()
         + dw_variants.len()
         + 1;
     let mut progress = Progress::new(total);
@@ -357,6 +358,42 @@ pub fn main(args: &[String]) -> ExitCode {
                 }
             }
             Err(why) => skip(&mut progress, id, why),
+        }
+    }
+
+    // 2b'. The microkernel alone, operands in L1/L2 (the bound of the GEMM rows).
+    for &k in TILE_KS {
+        for v in &gemm_variants {
+            let id = format!("tile_l1/{}/k{k}", v.name);
+            progress.step(&id);
+            let engine = match engine_for(v) {
+                Ok(e) => e,
+                Err(why) => {
+                    skip(&mut progress, id, why);
+                    continue;
+                }
+            };
+            let mut run = TileRun::new(&engine, k);
+            let timing = time(budget, || run.run());
+            let mut row = Row {
+                op: "tile_l1",
+                variant: v.name.to_string(),
+                isa: Some(v.isa),
+                shape: run.label(),
+                timing,
+                ops: Some(run.ops()),
+                bytes: None,
+                gops_unit: true,
+                pct: None,
+                fits_llc: None,
+            };
+            row.pct = limits.peak_for(v.isa).and_then(|p| {
+                Some((
+                    100.0 * row.gops()? * 1e9 / p.ops_per_s()?,
+                    Limit::Peak(p.key, p.name),
+                ))
+            });
+            rows.push(row);
         }
     }
 

@@ -17,12 +17,17 @@
 //!   the same layout (`scalar::gemm::pack::<NR,KR>`, what every table used before it had
 //!   its own) as the baseline.
 //!
+//! - the GEMM microkernel alone (`tile_l1`): one tile of `MR×NR` over depth K = 512
+//!   and 1024, the same packed operands every call (resident in L1/L2), u8 output through
+//!   the same Fp32 per-channel stage: the rate a kernel's GEMM approaches when nothing
+//!   waits on memory, its edges or packing.
+//!
 //! Every kernel variant is reached by forcing its ISA through [`Engine::with_isa`], so a
 //! kernel added to `zeropoint::variants()` is measured with no new code here.
 
 use std::hint::black_box;
 
-use zeropoint::kernels::PackArgs;
+use zeropoint::kernels::{DstType, GemmKernel, PackAArgs, PackArgs, Scheme, TileArgs};
 use zeropoint::{
     Engine, Granularity, Isa, Matrix, MatrixMut, OpKind, OutputStage, PackedWeights, PerChannel,
     QuantParams, Requantization, Variant, WeightLayout,
@@ -712,5 +717,184 @@ impl LayerRun {
         };
         r.expect("the benchmark layer's inputs are valid");
         std::hint::black_box(&self.y);
+    }
+}
+
+/// Depths of the microkernel-alone rows (`tile_l1`).
+pub const TILE_KS: &[usize] = &[512, 1024];
+
+/// The shape label of a `tile_l1` row: `MRxNRxK`.
+pub fn tile_label(kernel: &GemmKernel, k: usize) -> String {
+    format!("{}x{}x{k}", kernel.mr, kernel.nr)
+}
+
+/// Tiles per [`TileRun::run`] call.
+const TILE_CALLS: usize = 64;
+
+/// 64-byte aligned bytes (packed operands: the kernels' vector and tile loads must not
+/// split cache lines).
+struct Aligned {
+    buf: Vec<u8>,
+    at: usize,
+}
+
+impl Aligned {
+    fn zeroed(len: usize) -> Self {
+        let buf = vec![0u8; len + 64];
+        let at = buf.as_ptr().align_offset(64);
+        Aligned { buf, at }
+    }
+
+    fn as_ptr(&self) -> *const u8 {
+        self.buf[self.at..].as_ptr()
+    }
+
+    fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.buf[self.at..].as_mut_ptr()
+    }
+}
+
+/// The GEMM microkernel of one table alone: [`TILE_CALLS`] full tiles (`MR` rows × one
+/// panel of `NR` columns, depth K) per run, on the same packed B panel and A rows (packed
+/// the kernel's way when it reads A packed), u8 output through an Fp32 per-channel stage
+/// with bias and zero point 128, as the GEMM rows. Nothing but the tile function runs.
+pub struct TileRun {
+    kernel: &'static GemmKernel,
+    k: usize,
+    a: Aligned,
+    a_packed: bool,
+    rowsum: Vec<i32>,
+    b: Aligned,
+    zb: Vec<i32>,
+    colcorr: Vec<i32>,
+    scales: Vec<f32>,
+    bias: Vec<i32>,
+    out: Vec<u8>,
+}
+
+impl TileRun {
+    /// Packs one panel of pseudo-random weights and `MR` rows of A for `engine`'s GEMM
+    /// kernel, depth `k` (≥ 1).
+    pub fn new(engine: &Engine, k: usize) -> Self {
+        let kernel = engine.gemm_kernel();
+        let (mr, nr) = (kernel.mr, kernel.nr);
+        let w = pseudo_random_bytes(k * nr, 11);
+        let mut b = Aligned::zeroed(kernel.packed_len(k, nr));
+        let mut colsum = vec![0i32; nr];
+        let args = PackArgs {
+            src: w.as_ptr(),
+            k_stride: nr,
+            n_stride: 1,
+            k,
+            n: nr,
+            xor: 0,
+            dst: b.as_mut_ptr() as *mut i8,
+            colsum: colsum.as_mut_ptr(),
+        };
+        // The engine holds only kernels whose ISA the CPU supports; `w` is K×NR dense,
+        // `b` holds the packed length of that shape and `colsum` NR entries.
+        // SAFETY: the conditions stated just above hold.
+        unsafe { (kernel.pack)(&args) };
+        let rows = pseudo_random_bytes(mr * k, 13);
+        let mut rowsum = vec![0i32; mr];
+        let (a, a_packed) = match kernel.pack_a {
+            Some(ap) => {
+                let mut a = Aligned::zeroed((ap.tile_bytes)(k));
+                let args = PackAArgs {
+                    src: rows.as_ptr(),
+                    stride: k,
+                    xor: 0,
+                    m: mr,
+                    k,
+                    mr,
+                    dst: a.as_mut_ptr(),
+                    rowsum: rowsum.as_mut_ptr(),
+                };
+                // The CPU supports the kernel's ISA (as above); `rows` holds MR rows of K
+                // bytes, `a` one packed tile and `rowsum` MR entries.
+                // SAFETY: the conditions stated just above hold.
+                unsafe { (ap.pack)(&args) };
+                (a, true)
+            }
+            None => {
+                let mut a = Aligned::zeroed(mr * k);
+                // SAFETY: `a` holds mr·k bytes from its aligned start; `rows` as many.
+                unsafe { core::ptr::copy_nonoverlapping(rows.as_ptr(), a.as_mut_ptr(), mr * k) };
+                (a, false)
+            }
+        };
+        let zb = vec![0i32; nr];
+        let colcorr = colsum.iter().map(|&s| s.wrapping_neg()).collect();
+        TileRun {
+            kernel,
+            k,
+            a,
+            a_packed,
+            rowsum,
+            b,
+            zb,
+            colcorr,
+            scales: (0..nr).map(|j| 1e-4 * (1.0 + j as f32 / 64.0)).collect(),
+            bias: (0..nr as i32).map(|j| 97 * j - 1500).collect(),
+            out: vec![0; mr * nr],
+        }
+    }
+
+    /// Multiply-adds × 2 per run.
+    pub fn ops(&self) -> u64 {
+        (2 * self.kernel.mr * self.kernel.nr * self.k * TILE_CALLS) as u64
+    }
+
+    /// The kernel's tile shape and depth, e.g. `12x32x1024`.
+    pub fn label(&self) -> String {
+        tile_label(self.kernel, self.k)
+    }
+
+    /// [`TILE_CALLS`] tiles.
+    pub fn run(&mut self) {
+        let nr = self.kernel.nr;
+        let mut stage = zeropoint::kernels::OutputStage::i32_plain();
+        stage.dst_type = DstType::U8;
+        stage.scheme = Scheme::Fp32;
+        stage.param_stride = 1;
+        stage.scale = self.scales.as_ptr();
+        stage.bias = self.bias.as_ptr();
+        stage.zero_point = 128;
+        stage.qmin = 0;
+        stage.qmax = 255;
+        let args = TileArgs {
+            a: self.a.as_ptr(),
+            a_stride: if self.a_packed { 0 } else { self.k },
+            a_xor: 0,
+            a_packed: self.a_packed,
+            rowsum: if self.a_packed {
+                self.rowsum.as_ptr()
+            } else {
+                core::ptr::null()
+            },
+            za: 128,
+            m: self.kernel.mr,
+            k: self.k,
+            b: self.b.as_ptr() as *const i8,
+            zb: self.zb.as_ptr(),
+            zb_nonzero: false,
+            colcorr: self.colcorr.as_ptr(),
+            lane_begin: 0,
+            lane_end: nr,
+            col0: 0,
+            stage: &stage,
+            dst: self.out.as_mut_ptr(),
+            dst_stride: nr,
+        };
+        for _ in 0..TILE_CALLS {
+            // The CPU supports the kernel's ISA (the engine chose it); A is MR rows of K
+            // bytes in place, or one tile packed by the kernel's own packer with its row
+            // sums; B one panel packed by the kernel's packer for depth K, with NR zero
+            // points and corrections; the stage's per-channel arrays and the output hold
+            // NR columns (× MR rows).
+            // SAFETY: the conditions stated just above hold.
+            unsafe { (self.kernel.tile)(black_box(&args)) };
+        }
+        black_box(&mut self.out);
     }
 }

@@ -130,7 +130,7 @@ unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
                     // the block and does not fit L1, and the first tile of each panel
                     // waited on memory (32×4096×4096: 112 → 128 GOPS). Prefetches never
                     // fault (past the last panel they fetch nothing useful).
-                    _mm_prefetch::<_MM_HINT_T1>(b.wrapping_add(panel_bytes) as *const i8);
+                    _mm_prefetch::<_MM_HINT_T1>(b.wrapping_add(panel_bytes));
                 }
                 let b0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(b as *const __m128i));
                 let b1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(b.add(16) as *const __m128i));

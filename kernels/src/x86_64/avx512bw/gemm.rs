@@ -124,7 +124,7 @@ unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
                     // a panel of 32·K bytes is re-read by every tile of the block and
                     // the first tile of each panel waited on memory). Prefetches never
                     // fault.
-                    _mm_prefetch::<_MM_HINT_T1>(b.wrapping_add(panel_bytes) as *const i8);
+                    _mm_prefetch::<_MM_HINT_T1>(b.wrapping_add(panel_bytes));
                 }
                 let b0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(b as *const _));
                 let b1 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(b.add(32) as *const _));
