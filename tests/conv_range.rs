@@ -412,3 +412,82 @@ fn range_errors_write_nothing() {
         }
     }
 }
+
+/// One scratch reused across calls that change what an implicit-GEMM indirection list
+/// depends on (the input's contents and zero point in the same buffer, the range, the
+/// convolution's geometry, the input buffer itself) gives the bits of a fresh scratch:
+/// the lists kept for the next call are reused only when they are still right.
+#[test]
+fn a_reused_scratch_gives_the_bits_of_a_fresh_one() {
+    let mut rng = Rng(0x5c7a_7c11);
+    let s = Nhwc::new(2, 9, 11, 8);
+    let geoms = [
+        Conv2dGeometry::new(3, 3).with_padding([1; 4]),
+        Conv2dGeometry::new(3, 3)
+            .with_stride(2, 1)
+            .with_padding([0, 1, 2, 0]),
+        Conv2dGeometry::new(1, 3)
+            .with_dilation(1, 2)
+            .with_groups(2)
+            .with_padding([0, 2, 0, 2]),
+    ];
+    let numel = s.numel().unwrap();
+    for e in engines() {
+        let convs: Vec<Conv2d> = geoms
+            .iter()
+            .map(|&g| {
+                let k = g.kernel.0 * g.kernel.1 * (s.c / g.groups);
+                let wf: Vec<f32> = (0..12 * k).map(|_| rng.f(-1.0, 1.0)).collect();
+                Conv2d::new(
+                    &e,
+                    s.c,
+                    12,
+                    g,
+                    &wf,
+                    None,
+                    WeightQuantization::PerChannelSymmetric,
+                )
+                .unwrap()
+            })
+            .collect();
+        let mut bufs = [vec![0u8; numel], vec![0u8; numel]];
+        let mut scratch = ConvScratch::new();
+        // Pairs of rounds with the same buffer, range and geometry (the second one reuses
+        // the lists), the buffer switching every pair, the range every three pairs, the
+        // geometry every four.
+        for round in 0..24 {
+            let conv = &convs[round / 8 % 3];
+            let b = round / 2 % 2;
+            // New contents in the same allocation, and a new zero point.
+            for v in bufs[b].iter_mut() {
+                *v = rng.next() as u8;
+            }
+            let zx = rng.next() as u8;
+            let os = conv.output_shape(s).unwrap();
+            let total = os.n * os.h * os.w;
+            let range = if round / 6 % 2 == 1 {
+                3..total - 5
+            } else {
+                0..total
+            };
+            let mut got = vec![0i32; range.len() * 12];
+            let mut want = got.clone();
+            for (out, scr) in [
+                (&mut got, &mut scratch),
+                (&mut want, &mut ConvScratch::new()),
+            ] {
+                conv.forward_range_with_stage(
+                    &bufs[b],
+                    s,
+                    zx,
+                    &OutputStage::i32(),
+                    range.clone(),
+                    out,
+                    scr,
+                )
+                .unwrap();
+            }
+            assert_eq!(got, want, "round {round} on {:?}", e.isa());
+        }
+    }
+}

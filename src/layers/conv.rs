@@ -14,6 +14,10 @@ use crate::{
 use core::ops::Range;
 use zeropoint_kernels::Indirect;
 
+/// Largest indirection list built at once for an implicit-GEMM range (a longer range is
+/// done in chunks, and its lists are not kept for the next call).
+const LIST_BYTES: usize = 1 << 20;
+
 /// Bytes of the im2col scratch of one block of output pixels (at least one row): 128 KiB
 /// keeps the block in L2 beside the packed weights while the GEMM reads it (3×3 64→64
 /// at 56×56: about 10 % faster than 1 MiB blocks on AVX-512 VNNI).
@@ -131,21 +135,16 @@ impl Conv2dGeometry {
 
 /// Reusable buffers of a [`Conv2d`] forward over a range of output pixels
 /// ([`Conv2d::forward_range`]): the im2col block (at most 128 KiB, or one row), the
-/// indirection list of one tile (implicit GEMM), or the depthwise accumulators of one
-/// output row. They grow to the largest call and are
+/// indirection lists of the range (implicit GEMM, at most 1 MiB; kept, and reused by
+/// the next call with the same input buffer, shape, range and geometry), or the
+/// depthwise accumulators of one output row. They grow to the largest call and are
 /// kept; use one per thread (a scratch is `Send`, so a pool can keep one per worker).
 #[derive(Clone, Debug, Default)]
 pub struct ConvScratch {
     im2col: Vec<u8>,
     acc: Vec<i32>,
-    /// Implicit GEMM: the offsets of a pixel's taps, one tile's indirection list
-    /// (addresses), the padding segment, the tile's row sums and the address of each
-    /// row's first tap.
-    offsets: Vec<usize>,
-    ptrs: Vec<usize>,
-    pad: Vec<u8>,
-    rowsum: Vec<i32>,
-    pos: Vec<(usize, usize, usize)>,
+    /// Implicit GEMM: the indirection lists of the last range.
+    list: IndirectList,
 }
 
 impl ConvScratch {
@@ -424,11 +423,14 @@ impl Conv2d {
                 const { core::cell::Cell::new(ConvScratch {
                     im2col: Vec::new(),
                     acc: Vec::new(),
-                    offsets: Vec::new(),
-                    ptrs: Vec::new(),
-                    pad: Vec::new(),
-                    rowsum: Vec::new(),
-                    pos: Vec::new(),
+                    list: IndirectList {
+                        key: None,
+                        ptrs: Vec::new(),
+                        tiles: Vec::new(),
+                        shifted: Vec::new(),
+                        pad: Vec::new(),
+                        offsets: Vec::new(),
+                    },
                 }) };
         }
         let mut scratch = SCRATCH.take();
@@ -635,7 +637,8 @@ impl Conv2d {
         }
         if let Some(tile) = packed[0].gemm_kernel().tile_indirect {
             let kr = packed[0].gemm_kernel().kr;
-            if cin_g > 0 && cin_g.is_multiple_of(kr) {
+            // (Tiles of at most 64 rows: the row sums and positions live on the stack.)
+            if cin_g > 0 && cin_g.is_multiple_of(kr) && packed[0].gemm_kernel().mr <= 64 {
                 return self
                     .run_indirect(packed, tile, input, is, os, zx, stage, pixels, out, scratch);
             }
@@ -681,10 +684,15 @@ impl Conv2d {
     /// Rows `pixels` of the output through the GEMM kernel's indirect tile (implicit
     /// GEMM): no im2col copy. Each tile of `MR` output pixels gets an indirection list of
     /// `kh·kw` segments of `C/groups` input codes per row (a tap in the padding points
-    /// at a segment of the input zero point), and the kernel gathers its A rows through
-    /// it; the bits equal those of the im2col path (the kernel harness checks the
-    /// indirect tile against the reference, the layer tests every engine against the
-    /// scalar one).
+    /// at a segment of the input zero point), or, when every row's kernel rows lie
+    /// inside the input horizontally (one group, no horizontal dilation), `kh` segments
+    /// of `kw·C` contiguous codes; the kernel gathers its A rows through it. The bits
+    /// equal those of the im2col path (the kernel harness checks the indirect tile
+    /// against the reference, the layer tests every engine against the scalar one).
+    ///
+    /// The lists of a whole range are built at once, in chunks of at most
+    /// [`LIST_BYTES`], and kept in the scratch: a call with the same input buffer, shape,
+    /// range and geometry (a network run again on its own buffers) reuses them.
     #[allow(clippy::too_many_arguments)]
     fn run_indirect<X: QType, O: OutType>(
         &self,
@@ -699,14 +707,10 @@ impl Conv2d {
         out: &mut [O],
         scratch: &mut ConvScratch,
     ) -> Result<()> {
-        let (kh, kw) = self.geom.kernel;
-        let (sh, sw) = self.geom.stride;
-        let (dh, dw) = self.geom.dilation;
-        let [pt, pl, _, _] = self.geom.padding;
         let g = self.geom.groups;
         let (c, oc) = (is.c, os.c);
         let (seg, ng) = (c / g, oc / g);
-        let taps = kh * kw;
+        let (kh, kw) = self.geom.kernel;
         let mr = packed[0].gemm_kernel().mr;
         let bytes = X::as_bytes(input);
         let zx_byte = X::as_bytes(core::slice::from_ref(&zx))[0];
@@ -719,150 +723,106 @@ impl Conv2d {
         let raws = (0..g)
             .map(|gi| slice_stage(stage, gi * ng..(gi + 1) * ng).lower::<O>(ng))
             .collect::<Result<Vec<_>>>()?;
-        let ConvScratch {
-            offsets: tap_offsets,
-            ptrs,
-            pad,
-            rowsum,
-            pos,
-            ..
-        } = scratch;
-        rowsum.resize(mr, 0);
+        let list = &mut scratch.list;
         // Whole kernel rows as segments need one group and no horizontal dilation.
-        let wide_ok = g == 1 && dw == 1;
-        pad.clear();
-        pad.resize(if wide_ok { kw * c } else { seg }, zx_byte);
-        ptrs.resize(taps * mr, 0);
-        pos.resize(mr, (0, 0, 0));
-        // Offset of each tap from the tap (0, 0) of a pixel whose taps are all inside.
-        tap_offsets.clear();
-        tap_offsets
-            .extend((0..kh).flat_map(|ky| (0..kw).map(move |kx| (ky * dh * is.w + kx * dw) * c)));
-        let per_img = os.h * os.w;
-        let in_img = is.h * is.w * c;
-        // Addresses, not pointers: every address formed below is the start of a segment
-        // inside the input (a pixel `img < n`, `iy < h`, `ix < w`, group 0: `seg` of its
-        // `c` codes; or, wide, `kw` whole pixels from `ix = x0` with `x0 + kw − 1 < w`:
-        // the input's length was checked against its shape) or the padding segment (at
-        // least as long as any segment); the kernel only reads through them.
-        let (input_at, pad_at) = (bytes.as_ptr() as usize, pad.as_ptr() as usize);
-        let (y_span, x_span) = ((kh - 1) * dh, (kw - 1) * dw);
-        // The first pixel of the range as (image, row, column), then stepped.
-        let (mut img, q) = (pixels.start / per_img, pixels.start % per_img);
-        let (mut oy, mut ox) = (q / os.w, q % os.w);
-        let mut t0 = pixels.start;
-        while t0 < pixels.end {
-            let m = mr.min(pixels.end - t0);
-            // Each row's image address and the input position of its tap (0, 0).
-            for r in pos.iter_mut().take(m) {
-                *r = (
-                    input_at + img * in_img,
-                    (oy * sh).wrapping_sub(pt),
-                    (ox * sw).wrapping_sub(pl),
-                );
-                ox += 1;
-                if ox == os.w {
-                    ox = 0;
-                    oy += 1;
-                    if oy == os.h {
-                        oy = 0;
-                        img += 1;
-                    }
-                }
+        let wide_ok = g == 1 && self.geom.dilation.1 == 1;
+        list.pad.clear();
+        list.pad.resize(if wide_ok { kw * c } else { seg }, zx_byte);
+        let key = ListKey {
+            input: (bytes.as_ptr() as usize, bytes.len()),
+            pad: list.pad.as_ptr() as usize,
+            shape: is,
+            geom: self.geom,
+            pixels: (pixels.start, pixels.end),
+            mr,
+        };
+        let tile_cap = (LIST_BYTES / (kh * kw * mr * size_of::<usize>())).max(1);
+        let chunk = tile_cap * mr;
+        let mut rowsum = [0i32; 64];
+        let mut p0 = pixels.start;
+        while p0 < pixels.end {
+            let p1 = (p0 + chunk).min(pixels.end);
+            // One chunk covers the range: its lists may be those of the last call.
+            let whole = p0 == pixels.start && p1 == pixels.end;
+            if !(whole && list.key == Some(key)) {
+                list.build(self, is, os, bytes, p0..p1, mr, wide_ok);
+                list.key = whole.then_some(key);
             }
-            let pos = &pos[..m];
-            let x_inside = |x0: usize| x0 < is.w && x0 + x_span < is.w;
-            // Group 0's segment addresses of the tile's rows (rows past m, and taps in
-            // the padding, read the padding segment). Wide: when every row's kernel
-            // rows lie inside the input horizontally (one group, no horizontal
-            // dilation), a segment is a whole kernel row of `kw·C` contiguous codes.
-            let wide = wide_ok && pos.iter().all(|&(_, _, x0)| x_inside(x0));
-            let (t_taps, t_seg) = if wide { (kh, kw * c) } else { (taps, seg) };
-            let ptrs = &mut ptrs[..t_taps * mr];
-            for i in m..mr {
-                ptrs[i..].iter_mut().step_by(mr).for_each(|p| *p = pad_at);
-            }
-            if wide {
-                for (i, &(img_at, y0, x0)) in pos.iter().enumerate() {
-                    for (ky, p) in ptrs[i..].iter_mut().step_by(mr).enumerate() {
-                        let iy = y0.wrapping_add(ky * dh);
-                        *p = if iy < is.h {
-                            img_at + (iy * is.w + x0) * c
-                        } else {
-                            pad_at
-                        };
-                    }
-                }
-            } else {
-                for (i, &(img_at, y0, x0)) in pos.iter().enumerate() {
-                    let col = ptrs[i..].iter_mut().step_by(mr);
-                    if y0 < is.h && y0 + y_span < is.h && x_inside(x0) {
-                        // Every tap inside: offsets from the first tap's address.
-                        let first = img_at + (y0 * is.w + x0) * c;
-                        for (p, &o) in col.zip(tap_offsets.iter()) {
-                            *p = first + o;
-                        }
-                        continue;
-                    }
-                    let taps_yx = (0..kh).flat_map(|ky| (0..kw).map(move |kx| (ky, kx)));
-                    for (p, (ky, kx)) in col.zip(taps_yx) {
-                        let (iy, ix) = (y0.wrapping_add(ky * dh), x0.wrapping_add(kx * dw));
-                        *p = if iy < is.h && ix < is.w {
-                            img_at + (iy * is.w + ix) * c
-                        } else {
-                            pad_at
-                        };
-                    }
-                }
-            }
-            for (gi, (pw, raw)) in packed.iter().zip(&raws).enumerate() {
-                if gi > 0 {
-                    // The next group's channels: `seg` codes further in each pixel.
-                    for p in ptrs.iter_mut() {
-                        if *p != pad_at {
-                            *p += seg;
+            let pad_at = list.pad.as_ptr() as usize;
+            let mut t0 = p0;
+            for &(at, t_taps, t_seg) in &list.tiles {
+                let m = mr.min(p1 - t0);
+                let base = &list.ptrs[at..at + t_taps * mr];
+                for (gi, (pw, raw)) in packed.iter().zip(&raws).enumerate() {
+                    // Group gi's channels are `gi·seg` codes further in each pixel.
+                    let ptrs = if gi == 0 {
+                        base
+                    } else {
+                        list.shifted.clear();
+                        list.shifted.extend(base.iter().map(|&p| {
+                            if p == pad_at {
+                                p
+                            } else {
+                                p + gi * seg
+                            }
+                        }));
+                        &list.shifted[..]
+                    };
+                    if pw.zb_nonzero() {
+                        for (i, s) in rowsum.iter_mut().enumerate().take(m) {
+                            *s = ptrs[i..]
+                                .iter()
+                                .step_by(mr)
+                                .map(|&at| {
+                                    let seg_bytes = if at == pad_at {
+                                        &list.pad[..t_seg]
+                                    } else {
+                                        &bytes[at - key.input.0..][..t_seg]
+                                    };
+                                    seg_bytes
+                                        .iter()
+                                        .fold(0i32, |a, &b| a.wrapping_add((b ^ xor) as i32))
+                                })
+                                .fold(0i32, i32::wrapping_add);
                         }
                     }
+                    let ind = Indirect {
+                        ptrs: ptrs.as_ptr() as *const *const u8,
+                        taps: t_taps,
+                        seg: t_seg,
+                    };
+                    let o = (t0 - pixels.start) * oc + gi * ng;
+                    let dst = out[o..o + (m - 1) * oc + ng].as_mut_ptr() as *mut u8;
+                    // `tile` is the indirect tile of `pw`'s kernel, which the engine
+                    // chose for this CPU; the list holds t_taps·MR addresses of whole
+                    // segments of `t_seg` codes inside the current input or of the
+                    // padding segment (see `IndirectList::build`; for a reused list the
+                    // key proves the same input buffer, shape, geometry, range and
+                    // padding segment), `t_seg` a positive multiple of the kernel's `kr`
+                    // (`seg` checked by the caller; `kw·c` with one group) and
+                    // t_taps·t_seg = K of the group's weights; 1 ≤ m ≤ MR ≤ 64; the row
+                    // sums are filled when the weights have a non-zero zero point; `raw`
+                    // was lowered for the group's `ng` columns from `stage`, alive here;
+                    // `dst` covers m rows of `ng` elements `oc` apart (sliced above).
+                    // SAFETY: the conditions stated just above hold.
+                    unsafe {
+                        indirect_tile_rows(
+                            pw,
+                            tile,
+                            raw,
+                            &ind,
+                            m,
+                            za,
+                            xor,
+                            rowsum.as_ptr(),
+                            dst,
+                            oc,
+                        )
+                    };
                 }
-                if pw.zb_nonzero() {
-                    for (i, s) in rowsum.iter_mut().enumerate().take(m) {
-                        *s = (0..t_taps)
-                            .map(|t| {
-                                let at = ptrs[t * mr + i];
-                                let seg_bytes = if at == pad_at {
-                                    &pad[..t_seg]
-                                } else {
-                                    &bytes[at - input_at..][..t_seg]
-                                };
-                                seg_bytes
-                                    .iter()
-                                    .fold(0i32, |a, &b| a.wrapping_add((b ^ xor) as i32))
-                            })
-                            .fold(0i32, i32::wrapping_add);
-                    }
-                }
-                let ind = Indirect {
-                    ptrs: ptrs.as_ptr() as *const *const u8,
-                    taps: t_taps,
-                    seg: t_seg,
-                };
-                let at = (t0 - pixels.start) * oc + gi * ng;
-                let dst = out[at..at + (m - 1) * oc + ng].as_mut_ptr() as *mut u8;
-                // `tile` is the indirect tile of `pw`'s kernel, which the engine chose
-                // for this CPU; the list holds t_taps·MR addresses of whole segments
-                // (`t_seg` codes inside the input, or the padding segment: see where the
-                // addresses are formed), `t_seg` a positive multiple of the kernel's `kr`
-                // (`seg` checked by the caller; `kw·c` with one group) and t_taps·t_seg =
-                // K of the group's weights; 1 ≤ m ≤ MR; the row
-                // sums are filled when the weights have a non-zero zero point; `raw` was
-                // lowered for the group's `ng` columns from `stage`, alive here; `dst`
-                // covers m rows of `ng` elements `oc` apart (sliced above).
-                // SAFETY: the conditions stated just above hold.
-                unsafe {
-                    indirect_tile_rows(pw, tile, raw, &ind, m, za, xor, rowsum.as_ptr(), dst, oc)
-                };
+                t0 += m;
             }
-            t0 += m;
+            p0 = p1;
         }
         Ok(())
     }
@@ -1060,6 +1020,137 @@ impl<X: QType> Im2col<'_, X> {
                     }
                 }
             }
+        }
+    }
+}
+
+/// What an implicit-GEMM indirection list was built for: the input buffer (address and
+/// length), the padding segment's address, the shape, the geometry, the output range
+/// and the tile height. The same key means the same addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ListKey {
+    input: (usize, usize),
+    pad: usize,
+    shape: Nhwc,
+    geom: Conv2dGeometry,
+    pixels: (usize, usize),
+    mr: usize,
+}
+
+/// The indirection lists of a range of output pixels (implicit GEMM), kept in the
+/// [`ConvScratch`].
+#[derive(Clone, Debug, Default)]
+struct IndirectList {
+    /// What `ptrs` and `tiles` were built for, when they cover a whole range.
+    key: Option<ListKey>,
+    /// Segment addresses (group 0), tile after tile, each tile tap-major (`taps·MR`).
+    ptrs: Vec<usize>,
+    /// Per tile: where its addresses start in `ptrs`, its segments per row and their
+    /// length in codes.
+    tiles: Vec<(usize, usize, usize)>,
+    /// One tile's addresses moved to another group's channels.
+    shifted: Vec<usize>,
+    /// The padding segment: the input zero point's code, as long as any segment.
+    pad: Vec<u8>,
+    /// Offset of each tap from the tap (0, 0) of a pixel whose taps are all inside.
+    offsets: Vec<usize>,
+}
+
+impl IndirectList {
+    /// Builds the lists of the output pixels `pixels` (group 0), tile by tile.
+    ///
+    /// Every address is the start of a segment inside `bytes` (a pixel `img < n`,
+    /// `iy < h`, `ix < w`: `c/groups` of its `c` codes; or, wide, `kw` whole pixels from
+    /// `ix = x0` with `x0 + kw − 1 < w`; `bytes` holds the whole input, its length
+    /// having been checked against its shape) or the padding segment, which is at least
+    /// as long as any segment; rows past a tile's last pixel read the padding segment.
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        &mut self,
+        conv: &Conv2d,
+        is: Nhwc,
+        os: Nhwc,
+        bytes: &[u8],
+        pixels: Range<usize>,
+        mr: usize,
+        wide_ok: bool,
+    ) {
+        let (kh, kw) = conv.geom.kernel;
+        let (sh, sw) = conv.geom.stride;
+        let (dh, dw) = conv.geom.dilation;
+        let [pt, pl, _, _] = conv.geom.padding;
+        let c = is.c;
+        let taps = kh * kw;
+        let (per_img, in_img) = (os.h * os.w, is.h * is.w * c);
+        let (y_span, x_span) = ((kh - 1) * dh, (kw - 1) * dw);
+        let (input_at, pad_at) = (bytes.as_ptr() as usize, self.pad.as_ptr() as usize);
+        self.offsets.clear();
+        self.offsets
+            .extend((0..kh).flat_map(|ky| (0..kw).map(move |kx| (ky * dh * is.w + kx * dw) * c)));
+        self.ptrs.clear();
+        self.tiles.clear();
+        // The first pixel of the range as (image, row, column), then stepped.
+        let (mut img, q) = (pixels.start / per_img, pixels.start % per_img);
+        let (mut oy, mut ox) = (q / os.w, q % os.w);
+        let x_inside = |x0: usize| x0 < is.w && x0 + x_span < is.w;
+        let mut pos = [(0usize, 0usize, 0usize); 64];
+        let mut t0 = pixels.start;
+        while t0 < pixels.end {
+            let m = mr.min(pixels.end - t0);
+            // Each row's image address and the input position of its tap (0, 0).
+            for r in pos.iter_mut().take(m) {
+                *r = (
+                    input_at + img * in_img,
+                    (oy * sh).wrapping_sub(pt),
+                    (ox * sw).wrapping_sub(pl),
+                );
+                ox += 1;
+                if ox == os.w {
+                    ox = 0;
+                    oy += 1;
+                    if oy == os.h {
+                        oy = 0;
+                        img += 1;
+                    }
+                }
+            }
+            let pos = &pos[..m];
+            let wide = wide_ok && pos.iter().all(|&(_, _, x0)| x_inside(x0));
+            let (t_taps, t_seg) = if wide {
+                (kh, kw * c)
+            } else {
+                (taps, c / conv.geom.groups)
+            };
+            let at = self.ptrs.len();
+            self.ptrs.resize(at + t_taps * mr, pad_at);
+            self.tiles.push((at, t_taps, t_seg));
+            let ptrs = &mut self.ptrs[at..];
+            for (i, &(img_at, y0, x0)) in pos.iter().enumerate() {
+                let col = ptrs[i..].iter_mut().step_by(mr);
+                if wide {
+                    for (ky, p) in col.enumerate() {
+                        let iy = y0.wrapping_add(ky * dh);
+                        if iy < is.h {
+                            *p = img_at + (iy * is.w + x0) * c;
+                        }
+                    }
+                } else if y0 < is.h && y0 + y_span < is.h && x_inside(x0) {
+                    // Every tap inside: offsets from the first tap's address.
+                    let first = img_at + (y0 * is.w + x0) * c;
+                    for (p, &o) in col.zip(self.offsets.iter()) {
+                        *p = first + o;
+                    }
+                } else {
+                    let taps_yx = (0..kh).flat_map(|ky| (0..kw).map(move |kx| (ky, kx)));
+                    for (p, (ky, kx)) in col.zip(taps_yx) {
+                        let (iy, ix) = (y0.wrapping_add(ky * dh), x0.wrapping_add(kx * dw));
+                        if iy < is.h && ix < is.w {
+                            *p = img_at + (iy * is.w + ix) * c;
+                        }
+                    }
+                }
+            }
+            t0 += m;
         }
     }
 }
