@@ -63,6 +63,42 @@ pub fn time<F: FnMut()>(budget: Budget, mut f: F) -> Timing {
     }
 }
 
+/// Times `f` and `g` alternately, one call of each per sample (their order swapped every
+/// sample), so that both see the same machine: a ratio of the two medians is not
+/// skewed by the machine getting faster or slower between two separate measurements.
+/// Warms both up once; the budget counts the pairs.
+pub fn time_pair<F: FnMut(), G: FnMut()>(budget: Budget, mut f: F, mut g: G) -> (Timing, Timing) {
+    f();
+    g();
+    let start = Instant::now();
+    let (mut sf, mut sg) = (Vec::new(), Vec::new());
+    while sf.len() < budget.max_samples
+        && (sf.len() < budget.min_samples || start.elapsed().as_secs_f64() < 2.0 * budget.seconds)
+    {
+        let one = |h: &mut dyn FnMut(), into: &mut Vec<f64>| {
+            let t = Instant::now();
+            h();
+            into.push(t.elapsed().as_secs_f64());
+        };
+        if sf.len() % 2 == 0 {
+            one(&mut f, &mut sf);
+            one(&mut g, &mut sg);
+        } else {
+            one(&mut g, &mut sg);
+            one(&mut f, &mut sf);
+        }
+    }
+    let timing = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        Timing {
+            median_s: v[v.len() / 2],
+            min_s: v[0],
+            samples: v.len(),
+        }
+    };
+    (timing(sf), timing(sg))
+}
+
 /// A progress indicator on stderr: one rewritten line on a terminal, plain lines
 /// otherwise (so logs stay readable).
 pub struct Progress {
