@@ -548,7 +548,7 @@ pub fn main(args: &[String]) -> ExitCode {
         };
         let inputs = GemmInputs::new(shape);
         let setup = engine_for(best).map_err(|e| e.to_string()).and_then(|e| {
-            let lin = LayerRun::linear(e.clone(), 32, 4096, 4096);
+            let lin = LayerRun::linear(e, 32, 4096, 4096);
             let gemm = GemmRun::new(e, &inputs);
             lin.and_then(|l| Ok((l, gemm?)))
                 .map_err(|e| format!("layer setup failed: {e}"))
