@@ -95,7 +95,7 @@ pub use stage::{DstType, OutputStage};
 pub use table::{
     run_gemm, APack, AddArgs, DepthwiseArgs, DepthwiseKernel, DepthwisePackArgs,
     ElementwiseKernels, GemmCall, GemmKernel, Indirect, OpsKernels, PackAArgs, PackAMode, PackArgs,
-    TileArgs,
+    TileArgs, TileSession,
 };
 
 /// Every compiled GEMM kernel of this build, best first within each architecture.
@@ -205,6 +205,7 @@ mod tests {
                     pack_a: None,
                     tile: crate::scalar::gemm::tile::<1, $nr, $kr>,
                     tile_indirect: None,
+                    session: None,
                 }
             };
         }

@@ -125,6 +125,32 @@ pub struct GemmKernel {
     /// documented at [`Indirect`], and `args.rowsum` holds the `m` row sums of the
     /// gathered rows whenever `args.zb_nonzero`.
     pub tile_indirect: Option<unsafe fn(&TileArgs, &Indirect)>,
+    /// State that the tiles of one [`run_gemm`] call can share, if the kernel has any
+    /// (AMX: the tile configuration, loaded once per call instead of once per tile).
+    pub session: Option<TileSession>,
+}
+
+/// Per-call state of a kernel ([`GemmKernel::session`]): [`run_gemm`] calls `begin`,
+/// then runs every tile through `tile` (instead of [`GemmKernel::tile`]), then `end`,
+/// with nothing else on the thread in between. `tile` computes exactly what
+/// [`GemmKernel::tile`] computes.
+#[derive(Clone, Copy, Debug)]
+pub struct TileSession {
+    /// Sets the state up.
+    ///
+    /// # Safety
+    /// The CPU supports the kernel's ISA.
+    pub begin: unsafe fn(),
+    /// One tile, as [`GemmKernel::tile`].
+    ///
+    /// # Safety
+    /// As for [`GemmKernel::tile`], inside `begin` … `end` on this thread.
+    pub tile: unsafe fn(&TileArgs),
+    /// Releases the state.
+    ///
+    /// # Safety
+    /// After `begin` on this thread.
+    pub end: unsafe fn(),
 }
 
 /// The A rows of an indirect tile ([`GemmKernel::tile_indirect`]): row `i` of the tile is
@@ -367,6 +393,15 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
             && !call.scratch.is_null()
             && call.scratch_len >= kernel.scratch_len(call.m, call.k)
     });
+    let tile = match kernel.session {
+        Some(session) => {
+            // SAFETY: the CPU supports the kernel's ISA (caller contract); `end` runs
+            // below, after the last tile, with only this call's tiles in between.
+            unsafe { (session.begin)() };
+            session.tile
+        }
+        None => kernel.tile,
+    };
     let mut r0 = 0;
     while r0 < call.m {
         let r1 = (r0 + mc).min(call.m);
@@ -412,11 +447,15 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
             while i0 < r1 {
                 // SAFETY: i0 < m and panel p overlaps the block (caller contract); the
                 // packed tile (i0 − r0)/mr exists when packing.
-                unsafe { tile_at(kernel, call, i0, mr.min(r1 - i0), p, source, r0) };
+                unsafe { tile_at(kernel, tile, call, i0, mr.min(r1 - i0), p, source, r0) };
                 i0 += mr;
             }
         }
         r0 = r1;
+    }
+    if let Some(session) = kernel.session {
+        // SAFETY: `begin` ran above on this thread.
+        unsafe { (session.end)() };
     }
 }
 
@@ -438,10 +477,13 @@ enum ASource {
 ///
 /// # Safety
 /// As for [`run_gemm`], with `i0 + m <= call.m`, panel `p` overlapping
-/// `col_begin..col_end`, and `source` describing the block's packed rows if packed.
+/// `col_begin..col_end`, `source` describing the block's packed rows if packed, and
+/// `tile` the kernel's tile function (or its session's, inside the session).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn tile_at(
     kernel: &GemmKernel,
+    tile: unsafe fn(&TileArgs),
     call: &GemmCall,
     i0: usize,
     m: usize,
@@ -506,8 +548,9 @@ unsafe fn tile_at(
         dst_stride: call.dst_stride,
     };
     // SAFETY: the tile's pointers are valid as derived above; the CPU supports the
-    // kernel's ISA (caller contract).
-    unsafe { (kernel.tile)(&args) };
+    // kernel's ISA, and `tile` is its tile function or its session's inside the session
+    // (caller contract).
+    unsafe { tile(&args) };
 }
 
 /// Arguments of one run of the quantized add (ONNX QLinearAdd), [`OpsKernels::add`]:

@@ -886,14 +886,30 @@ impl TileRun {
             dst: self.out.as_mut_ptr(),
             dst_stride: nr,
         };
+        // A kernel with per-call state runs its tiles as the GEMM driver does, inside
+        // one session.
+        let tile = match self.kernel.session {
+            // SAFETY: the CPU supports the kernel's ISA (the engine chose it); `end`
+            // follows the tiles below.
+            Some(s) => unsafe {
+                (s.begin)();
+                s.tile
+            },
+            None => self.kernel.tile,
+        };
         for _ in 0..TILE_CALLS {
-            // The CPU supports the kernel's ISA (the engine chose it); A is MR rows of K
-            // bytes in place, or one tile packed by the kernel's own packer with its row
-            // sums; B one panel packed by the kernel's packer for depth K, with NR zero
-            // points and corrections; the stage's per-channel arrays and the output hold
-            // NR columns (× MR rows).
+            // The CPU supports the kernel's ISA (the engine chose it), inside the
+            // session if the kernel has one; A is MR rows of K bytes in place, or one
+            // tile packed by the kernel's own packer with its row sums; B one panel
+            // packed by the kernel's packer for depth K, with NR zero points and
+            // corrections; the stage's per-channel arrays and the output hold NR
+            // columns (× MR rows).
             // SAFETY: the conditions stated just above hold.
-            unsafe { (self.kernel.tile)(black_box(&args)) };
+            unsafe { tile(black_box(&args)) };
+        }
+        if let Some(s) = self.kernel.session {
+            // SAFETY: `begin` ran above on this thread.
+            unsafe { (s.end)() };
         }
         black_box(&mut self.out);
     }

@@ -21,6 +21,7 @@ pub static GEMM: GemmKernel = GemmKernel {
     pack_a: None,
     tile: tile::<MR, NR, KR>,
     tile_indirect: None,
+    session: None,
 };
 
 /// Packs B into panels of `NR` columns, `KR` consecutive K values per column (layout on

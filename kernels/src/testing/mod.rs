@@ -495,7 +495,21 @@ pub fn check_gemm(kernel: &GemmKernel, case: &GemmCase) -> Result<(), String> {
     } else {
         &[PackAMode::Never]
     };
-    for &mode in modes {
+    // A kernel with a per-call session also runs its tiles standalone (each tile sets
+    // its state up itself), through the same driver with the session left out.
+    let standalone = GemmKernel {
+        session: None,
+        ..*kernel
+    };
+    let drivers: &[&GemmKernel] = if kernel.session.is_some() {
+        &[kernel, &standalone]
+    } else {
+        &[kernel]
+    };
+    for (&mode, &kernel) in modes
+        .iter()
+        .flat_map(|m| drivers.iter().map(move |k| (m, k)))
+    {
         // The scratch is followed by canaries: packing must stay inside its length.
         let scratch_len = kernel.scratch_len(case.m, case.k);
         let mut scratch = vec![CANARY; scratch_len + 64];

@@ -58,6 +58,7 @@ pub static GEMM: GemmKernel = GemmKernel {
     pack_a: None,
     tile,
     tile_indirect: None,
+    session: None,
 };
 
 /// # Safety

@@ -22,6 +22,12 @@
 //! correction with the packed row sums, bias, requantization, masked stores)
 //! ```
 //!
+//! The tile configuration is loaded once per [`run_gemm`](crate::run_gemm) call (the
+//! table's [`TileSession`]) and the tile state released after its last tile; a tile
+//! called on its own loads and releases it itself. Per tile, `ldtilecfg` and
+//! `tilerelease` cost 5–20 % of a GEMM (512³ +20 %, 1024³ +11 %, 2048³ +7 % without
+//! them, `zeropoint bench`).
+//!
 //! Each `tdpbusd` does 16·16·64 = 16384 multiply-adds, exact: every dword of the result
 //! adds four u8×i8 products to the i32 accumulator with wrapping, the crate's
 //! arithmetic. When the driver does not pack A (one row, or a block spanning few
@@ -31,7 +37,7 @@
 use core::arch::x86_64::*;
 
 use crate::x86_64::avx512bw::stage::epilogue;
-use crate::{APack, GemmKernel, Isa, PackAArgs, PackArgs, TileArgs};
+use crate::{APack, GemmKernel, Isa, PackAArgs, PackArgs, TileArgs, TileSession};
 
 const MR: usize = 32;
 const NR: usize = 32;
@@ -61,7 +67,51 @@ pub static GEMM: GemmKernel = GemmKernel {
     }),
     tile,
     tile_indirect: None,
+    session: Some(TileSession {
+        begin,
+        tile: tile_in_session,
+        end,
+    }),
 };
+
+/// Loads the tile configuration for a [`run_gemm`](crate::run_gemm) call.
+///
+/// # Safety
+/// The CPU has AMX and the OS granted this thread the tile state ([`Isa::Amx`]
+/// detection asked for it).
+unsafe fn begin() {
+    // loads the 64-byte configuration (AMX present, state granted: contract).
+    // SAFETY: the conditions stated just above hold.
+    unsafe {
+        core::arch::asm!("ldtilecfg [{cfg}]", cfg = in(reg) CONFIG.0.as_ptr(), options(nostack))
+    };
+}
+
+/// Releases the tile state after a call's tiles.
+///
+/// # Safety
+/// After [`begin`] on this thread.
+unsafe fn end() {
+    // the tile state is in use (contract); releasing it zeroes the tiles.
+    // SAFETY: the conditions stated just above hold.
+    unsafe { core::arch::asm!("tilerelease", options(nostack)) };
+}
+
+/// [`tile`] inside a session: the configuration is loaded already.
+///
+/// # Safety
+/// As for [`tile`], between [`begin`] and [`end`] on this thread.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn tile_in_session(args: &TileArgs) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        if args.a_packed {
+            tile_amx::<true>(args)
+        } else {
+            tile_vnni(args)
+        }
+    }
+}
 
 /// The tile configuration: palette 1, all eight tiles 16 rows × 64 bytes.
 #[repr(C, align(64))]
@@ -151,7 +201,7 @@ unsafe fn tile(args: &TileArgs) {
     // SAFETY: forwarded contract.
     unsafe {
         if args.a_packed {
-            tile_amx(args)
+            tile_amx::<false>(args)
         } else {
             tile_vnni(args)
         }
@@ -193,12 +243,15 @@ unsafe fn tile_vnni(args: &TileArgs) {
     }
 }
 
-/// A packed: the tile loop above, then the epilogue per 16 rows.
+/// A packed: the tile loop above, then the epilogue per 16 rows. `IN_SESSION`: the
+/// configuration is loaded already and stays (else the tile loads it and releases the
+/// tile state at the end).
 ///
 /// # Safety
-/// As for [`tile`], with `a` the tile's packed rows and `rowsum` its row sums.
+/// As for [`tile`], with `a` the tile's packed rows and `rowsum` its row sums; inside a
+/// session when `IN_SESSION`.
 #[inline(always)]
-unsafe fn tile_amx(args: &TileArgs) {
+unsafe fn tile_amx<const IN_SESSION: bool>(args: &TileArgs) {
     let groups = args.k.div_ceil(KR);
     let full = groups / 16;
     let rest = groups % 16;
@@ -221,14 +274,17 @@ unsafe fn tile_amx(args: &TileArgs) {
         };
     }
     let mut c = Acc([[0i32; NR]; MR]);
-    // the tile state is usable (contract); the asm reads `full` chunks of the
-    // packed A tile (2048 bytes per chunk) and of the panel
-    // (2048 bytes per chunk), then one chunk of A and of `tail` when `rest > 0`; it
-    // writes the 32×32 i32 buffer `c` and releases the tile state.
+    // the tile state is usable (contract), configured by `ldtilecfg` here or by the
+    // session's `begin`; the asm reads `full` chunks of the packed A tile (2048 bytes
+    // per chunk) and of the panel (2048 bytes per chunk), then one chunk of A and of
+    // `tail` when `rest > 0`; it writes the 32×32 i32 buffer `c`; outside a session
+    // the tile state is released after it.
     // SAFETY: the conditions stated just above hold.
     unsafe {
+        if !IN_SESSION {
+            core::arch::asm!("ldtilecfg [{cfg}]", cfg = in(reg) CONFIG.0.as_ptr(), options(nostack));
+        }
         core::arch::asm!(
-            "ldtilecfg [{cfg}]",
             "tilezero tmm0",
             "tilezero tmm1",
             "tilezero tmm2",
@@ -265,8 +321,6 @@ unsafe fn tile_amx(args: &TileArgs) {
             "tilestored [{c} + {s}*1 + 64], tmm1",
             "tilestored [{c16} + {s}*1], tmm2",
             "tilestored [{c16} + {s}*1 + 64], tmm3",
-            "tilerelease",
-            cfg = in(reg) CONFIG.0.as_ptr(),
             a = inout(reg) args.a => _,
             b = inout(reg) args.b => _,
             k64 = in(reg) KC,
@@ -278,6 +332,9 @@ unsafe fn tile_amx(args: &TileArgs) {
             c16 = in(reg) c.0.as_mut_ptr().add(16),
             options(nostack),
         );
+        if !IN_SESSION {
+            core::arch::asm!("tilerelease", options(nostack));
+        }
     }
     // The epilogue, 16 rows at a time (the last part may be shorter).
     let es = {

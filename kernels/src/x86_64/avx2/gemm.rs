@@ -40,6 +40,7 @@ pub static GEMM: GemmKernel = GemmKernel {
     pack_a: None,
     tile,
     tile_indirect: None,
+    session: None,
 };
 
 /// # Safety

@@ -71,6 +71,7 @@ pub static GEMM: GemmKernel = GemmKernel {
     }),
     tile,
     tile_indirect: Some(tile_indirect),
+    session: None,
 };
 
 /// # Safety
