@@ -80,7 +80,7 @@ pub unsafe fn pack(args: &PackArgs) {
 /// # Safety
 /// AVX2 present.
 #[inline(always)]
-unsafe fn transpose8(r: &[__m256i; 8]) -> [__m256i; 8] {
+pub(crate) unsafe fn transpose8(r: &[__m256i; 8]) -> [__m256i; 8] {
     // SAFETY: register-only AVX2 operations (caller contract).
     unsafe {
         let mut s = [[_mm256_setzero_si256(); 4]; 2];

@@ -51,8 +51,9 @@ pub static GEMM: GemmKernel = GemmKernel {
 /// # Safety
 /// See [`GemmKernel::pack`].
 unsafe fn pack(args: &PackArgs) {
-    // SAFETY: forwarded contract; the scalar packer writes the layout of NR/KR.
-    unsafe { crate::scalar::gemm::pack::<NR, KR>(args) }
+    // SAFETY: forwarded contract (the table is only used where the CPU has AVX2 and
+    // AVX-VNNI); `super::pack` writes the layout of this NR/KR.
+    unsafe { super::pack::pack(args) }
 }
 
 /// # Safety
