@@ -262,18 +262,25 @@ unsafe fn tile_amx<const IN_SESSION: bool>(args: &TileArgs) {
     struct Tail([u8; B_CHUNK]);
     #[repr(C, align(64))]
     struct Acc([[i32; NR]; MR]);
-    let mut tail = Tail([0u8; B_CHUNK]);
+    // Neither is zeroed per tile (6 KiB of stores): the tail is written only when K
+    // needs it, and the tile stores write all of `c`.
+    let mut tail = core::mem::MaybeUninit::<Tail>::uninit();
+    let tail_ptr = tail.as_mut_ptr() as *mut u8;
     if rest > 0 {
-        // SAFETY: groups full·16 .. groups of the panel exist (ceil(K/4) groups).
+        // groups full·16 .. groups of the panel exist (ceil(K/4) groups); the copy and
+        // the zeroing of the rest of the chunk stay inside the B_CHUNK bytes of `tail`.
+        // SAFETY: the conditions stated just above hold.
         unsafe {
             core::ptr::copy_nonoverlapping(
                 args.b.add(full * B_CHUNK) as *const u8,
-                tail.0.as_mut_ptr(),
+                tail_ptr,
                 rest * NR * KR,
-            )
-        };
+            );
+            core::ptr::write_bytes(tail_ptr.add(rest * NR * KR), 0, B_CHUNK - rest * NR * KR);
+        }
     }
-    let mut c = Acc([[0i32; NR]; MR]);
+    let mut c = core::mem::MaybeUninit::<Acc>::uninit();
+    let c_ptr = c.as_mut_ptr() as *mut i32;
     // the tile state is usable (contract), configured by `ldtilecfg` here or by the
     // session's `begin`; the asm reads `full` chunks of the packed A tile (2048 bytes
     // per chunk) and of the panel (2048 bytes per chunk), then one chunk of A and of
@@ -327,15 +334,17 @@ unsafe fn tile_amx<const IN_SESSION: bool>(args: &TileArgs) {
             s = in(reg) NR * KR,
             n = inout(reg) full => _,
             rest = in(reg) rest,
-            t = in(reg) tail.0.as_ptr(),
-            c = in(reg) c.0.as_mut_ptr(),
-            c16 = in(reg) c.0.as_mut_ptr().add(16),
+            t = in(reg) tail_ptr,
+            c = in(reg) c_ptr,
+            c16 = in(reg) c_ptr.add(16 * NR),
             options(nostack),
         );
         if !IN_SESSION {
             core::arch::asm!("tilerelease", options(nostack));
         }
     }
+    // SAFETY: the four tile stores wrote all 32 rows × 128 bytes of `c`.
+    let c = unsafe { c.assume_init() };
     // The epilogue, 16 rows at a time (the last part may be shorter).
     let es = {
         // SAFETY: the stage is valid (contract).
