@@ -579,7 +579,11 @@ unsafe fn tile_indirect(args: &TileArgs, ind: &Indirect) {
                 $(
                     // SAFETY: forwarded contract; the row sums are in `args.rowsum`
                     // whenever they are needed (the contract of `tile_indirect`).
-                    $h => unsafe { epilogue::<$h, false>(args, core::array::from_fn(|i| acc[i])) },
+                    $h => unsafe {
+                        let mut rows = [[_mm512_setzero_si512(); 2]; $h];
+                        rows.copy_from_slice(&acc[..$h]);
+                        epilogue::<$h, false>(args, rows)
+                    },
                 )+
                 // SAFETY: as above (m = 12: the whole tile).
                 _ => unsafe { epilogue::<MR, false>(args, acc) },
