@@ -223,7 +223,7 @@ struct AlignedBytes {
 /// One cache line.
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]
-struct Line([u8; 64]);
+pub(crate) struct Line(pub(crate) [u8; 64]);
 
 impl AlignedBytes {
     /// `len` zero bytes.
@@ -414,6 +414,68 @@ pub(crate) unsafe fn indirect_tile_rows(
         // The tile's pointers are valid as derived above and by the caller's contract.
         // SAFETY: the conditions stated just above hold.
         unsafe { tile(&args, ind) };
+    }
+}
+
+/// Packs A through an indirection list ([`zeropoint_kernels::APack::indirect`]).
+pub(crate) type PackIndirect = unsafe fn(&Indirect, &zeropoint_kernels::PackAArgs);
+
+/// One tile of `m ≤ MR` rows of `A·B` over every panel of `b` (all `N` columns), A
+/// being one tile packed in `b`'s kernel's layout with its row sums, through `tile` (the
+/// kernel's tile function, or its session's inside the session).
+///
+/// # Safety
+/// `tile` is `b.gemm_kernel().tile`, or the kernel's session's tile between its
+/// `begin` and `end` on this thread; `a` holds one packed tile for `b.k()` (64-byte
+/// aligned) and `rowsum` its `m` row sums; `1 ≤ m ≤ MR`; `raw` was lowered for `b.n()`
+/// columns from a stage that is still alive; `dst` is valid for `m` rows of `b.n()`
+/// elements of `raw.dst_type`, `dst_stride` elements apart.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn packed_tile_rows(
+    b: &PackedWeights,
+    tile: unsafe fn(&TileArgs),
+    raw: &zeropoint_kernels::OutputStage,
+    a: *const u8,
+    rowsum: *const i32,
+    m: usize,
+    za: i32,
+    dst: *mut u8,
+    dst_stride: usize,
+) {
+    let kernel = b.kernel;
+    let nr = kernel.nr;
+    let panel_bytes = kernel.padded_k(b.k) * nr;
+    let esize = raw.dst_type.size();
+    for p in 0..kernel.panels(b.n) {
+        let args = TileArgs {
+            a,
+            a_stride: 0,
+            a_xor: 0,
+            a_packed: true,
+            rowsum,
+            za,
+            m,
+            k: b.k,
+            // Panel p < panels(n) of the packed data, and its NR per-column entries of
+            // the padded arrays; column p·NR < n of the destination rows.
+            // SAFETY: the conditions stated just above hold.
+            b: unsafe { b.data.as_ptr().add(p * panel_bytes) },
+            // SAFETY: as above.
+            zb: unsafe { b.zb.as_ptr().add(p * nr) },
+            zb_nonzero: b.zb_nonzero,
+            // SAFETY: as above.
+            colcorr: unsafe { b.colcorr.as_ptr().add(p * nr) },
+            lane_begin: 0,
+            lane_end: nr.min(b.n - p * nr),
+            col0: p * nr,
+            stage: raw,
+            // SAFETY: as above.
+            dst: unsafe { dst.add(p * nr * esize) },
+            dst_stride,
+        };
+        // The tile's pointers are valid as derived above and by the caller's contract.
+        // SAFETY: the conditions stated just above hold.
+        unsafe { tile(&args) };
     }
 }
 

@@ -198,6 +198,17 @@ pub struct APack {
     /// The CPU supports the kernel's ISA; the pointers of [`PackAArgs`] are valid as
     /// documented there.
     pub pack: unsafe fn(&PackAArgs),
+    /// Packs one tile whose rows are gathered from an indirection list ([`Indirect`]),
+    /// if the kernel can: the same layout, XOR and row sums as `pack`, `args.src` and
+    /// `args.stride` unused (an implicit-GEMM convolution packs each tile of output
+    /// pixels once and runs every panel on it).
+    ///
+    /// # Safety
+    /// The CPU supports the kernel's ISA; `ind` is valid as documented at [`Indirect`]
+    /// with `ind.taps·ind.seg == args.k`; `1 ≤ args.m ≤ MR`; `args.dst` holds one tile
+    /// of [`GemmKernel::a_tile_bytes`], 64-byte aligned, and `args.rowsum` `args.m`
+    /// values.
+    pub indirect: Option<unsafe fn(&Indirect, &PackAArgs)>,
 }
 
 /// Arguments of an A-packing call ([`APack::pack`]).

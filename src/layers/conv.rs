@@ -5,14 +5,14 @@ use super::{
     check_tensor, quantize_weights, slice_stage, zero_points_of, Activation, Nhwc, RequantScheme,
     StaticQuant, WeightQuantization,
 };
-use crate::gemm::{indirect_tile_rows, IndirectTile};
+use crate::gemm::{indirect_tile_rows, packed_tile_rows, IndirectTile, Line, PackIndirect};
 use crate::params::check_scale;
 use crate::{
     Engine, Error, Matrix, MatrixMut, OutType, OutputStage, PackedWeights, PerChannel, QType,
     QuantParams, Result, WeightLayout,
 };
 use core::ops::Range;
-use zeropoint_kernels::Indirect;
+use zeropoint_kernels::{Indirect, PackAArgs};
 
 /// Largest indirection list built at once for an implicit-GEMM range (a longer range is
 /// done in chunks, and its lists are not kept for the next call).
@@ -171,11 +171,13 @@ enum Kernel {
 ///
 /// Grouped and dense convolutions run through the GEMM. A 1×1, stride-1, unpadded,
 /// single-group convolution reads the input in place. Otherwise, when the engine's GEMM
-/// kernel has an indirect tile (AVX-512 VNNI) and `in/groups` is a multiple of its `KR`
-/// (4), the convolution is an implicit GEMM: each tile of output pixels gets an
+/// kernel can read A through an indirection list and `in/groups` is a multiple of its
+/// `KR` (4), the convolution is an implicit GEMM: each tile of output pixels gets an
 /// indirection list (per row and kernel tap, the address of the tap's `in/groups` input
-/// codes, or of a segment of the input zero point in the padding) and the kernel reads
-/// the input through it, with no copy. Else the rows of the im2col matrix
+/// codes, or of a segment of the input zero point in the padding), and either the
+/// kernel's indirect tile reads the input through it with no copy (AVX-512 VNNI), or the
+/// kernel packs the tile through it once and runs every panel on the packed tile
+/// (AMX). Else the rows of the im2col matrix
 /// (`kh·kw·in/groups` codes each) are built one block of output pixels at a time in a
 /// scratch of at most 128 KiB (or one row), never the whole im2col matrix (a kernel row
 /// inside the input is copied as one run of `kw·C` bytes). Depthwise
@@ -429,6 +431,7 @@ impl Conv2d {
                         tiles: Vec::new(),
                         shifted: Vec::new(),
                         pad: Vec::new(),
+                        a_tile: Vec::new(),
                         offsets: Vec::new(),
                     },
                 }) };
@@ -635,13 +638,17 @@ impl Conv2d {
                 MatrixMut::new(out, len, oc),
             );
         }
-        if let Some(tile) = packed[0].gemm_kernel().tile_indirect {
-            let kr = packed[0].gemm_kernel().kr;
-            // (Tiles of at most 64 rows: the row sums and positions live on the stack.)
-            if cin_g > 0 && cin_g.is_multiple_of(kr) && packed[0].gemm_kernel().mr <= 64 {
-                return self
-                    .run_indirect(packed, tile, input, is, os, zx, stage, pixels, out, scratch);
-            }
+        let kernel = packed[0].gemm_kernel();
+        let mode = match (kernel.tile_indirect, kernel.pack_a.and_then(|p| p.indirect)) {
+            (Some(t), _) => Some(IndirectMode::Tile(t)),
+            (None, Some(p)) => Some(IndirectMode::Pack(p)),
+            (None, None) => None,
+        };
+        // (Tiles of at most 64 rows: the row sums and positions live on the stack.)
+        if let Some(mode) =
+            mode.filter(|_| cin_g > 0 && cin_g.is_multiple_of(kernel.kr) && kernel.mr <= 64)
+        {
+            return self.run_indirect(packed, mode, input, is, os, zx, stage, pixels, out, scratch);
         }
         let rows_per = (SCRATCH_BYTES / k.max(1)).clamp(1, len);
         if scratch.im2col.len() < rows_per * k {
@@ -697,7 +704,7 @@ impl Conv2d {
     fn run_indirect<X: QType, O: OutType>(
         &self,
         packed: &[PackedWeights],
-        tile: IndirectTile,
+        mode: IndirectMode,
         input: &[X],
         is: Nhwc,
         os: Nhwc,
@@ -736,6 +743,22 @@ impl Conv2d {
             pixels: (pixels.start, pixels.end),
             mr,
         };
+        // A kernel with per-call state (AMX) runs the range's packed tiles in one
+        // session.
+        let kernel = packed[0].gemm_kernel();
+        let session = kernel
+            .session
+            .filter(|_| matches!(mode, IndirectMode::Pack(_)));
+        let packed_tile = session.map_or(kernel.tile, |s| s.tile);
+        let a_lines = kernel.a_tile_bytes(self.geom.kernel.0 * self.geom.kernel.1 * seg);
+        if list.a_tile.len() < a_lines.div_ceil(64) {
+            list.a_tile.resize(a_lines.div_ceil(64), Line([0; 64]));
+        }
+        if let Some(s) = session {
+            // SAFETY: the engine chose the kernel for this CPU; `end` follows the loop
+            // below, which runs only this kernel's tiles.
+            unsafe { (s.begin)() };
+        }
         let tile_cap = (LIST_BYTES / (kh * kw * mr * size_of::<usize>())).max(1);
         let chunk = tile_cap * mr;
         let mut rowsum = [0i32; 64];
@@ -768,24 +791,6 @@ impl Conv2d {
                         }));
                         &list.shifted[..]
                     };
-                    if pw.zb_nonzero() {
-                        for (i, s) in rowsum.iter_mut().enumerate().take(m) {
-                            *s = ptrs[i..]
-                                .iter()
-                                .step_by(mr)
-                                .map(|&at| {
-                                    let seg_bytes = if at == pad_at {
-                                        &list.pad[..t_seg]
-                                    } else {
-                                        &bytes[at - key.input.0..][..t_seg]
-                                    };
-                                    seg_bytes
-                                        .iter()
-                                        .fold(0i32, |a, &b| a.wrapping_add((b ^ xor) as i32))
-                                })
-                                .fold(0i32, i32::wrapping_add);
-                        }
-                    }
                     let ind = Indirect {
                         ptrs: ptrs.as_ptr() as *const *const u8,
                         taps: t_taps,
@@ -793,36 +798,102 @@ impl Conv2d {
                     };
                     let o = (t0 - pixels.start) * oc + gi * ng;
                     let dst = out[o..o + (m - 1) * oc + ng].as_mut_ptr() as *mut u8;
-                    // `tile` is the indirect tile of `pw`'s kernel, which the engine
-                    // chose for this CPU; the list holds t_taps·MR addresses of whole
-                    // segments of `t_seg` codes inside the current input or of the
-                    // padding segment (see `IndirectList::build`; for a reused list the
-                    // key proves the same input buffer, shape, geometry, range and
-                    // padding segment), `t_seg` a positive multiple of the kernel's `kr`
-                    // (`seg` checked by the caller; `kw·c` with one group) and
-                    // t_taps·t_seg = K of the group's weights; 1 ≤ m ≤ MR ≤ 64; the row
-                    // sums are filled when the weights have a non-zero zero point; `raw`
-                    // was lowered for the group's `ng` columns from `stage`, alive here;
-                    // `dst` covers m rows of `ng` elements `oc` apart (sliced above).
-                    // SAFETY: the conditions stated just above hold.
-                    unsafe {
-                        indirect_tile_rows(
-                            pw,
-                            tile,
-                            raw,
-                            &ind,
-                            m,
-                            za,
-                            xor,
-                            rowsum.as_ptr(),
-                            dst,
-                            oc,
-                        )
-                    };
+                    match mode {
+                        IndirectMode::Tile(tile) => {
+                            if pw.zb_nonzero() {
+                                for (i, s) in rowsum.iter_mut().enumerate().take(m) {
+                                    *s = ptrs[i..]
+                                        .iter()
+                                        .step_by(mr)
+                                        .map(|&at| {
+                                            let seg_bytes = if at == pad_at {
+                                                &list.pad[..t_seg]
+                                            } else {
+                                                &bytes[at - key.input.0..][..t_seg]
+                                            };
+                                            seg_bytes.iter().fold(0i32, |a, &b| {
+                                                a.wrapping_add((b ^ xor) as i32)
+                                            })
+                                        })
+                                        .fold(0i32, i32::wrapping_add);
+                                }
+                            }
+                            // `tile` is the indirect tile of `pw`'s kernel, which the
+                            // engine chose for this CPU; the list holds t_taps·MR
+                            // addresses of whole segments of `t_seg` codes inside the
+                            // current input or of the padding segment (see
+                            // `IndirectList::build`; for a reused list the key proves the
+                            // same input buffer, shape, geometry, range and padding
+                            // segment), `t_seg` a positive multiple of the kernel's `kr`
+                            // (`seg` checked by the caller; `kw·c` with one group) and
+                            // t_taps·t_seg = K of the group's weights; 1 ≤ m ≤ MR ≤ 64;
+                            // the row sums are filled when the weights have a non-zero
+                            // zero point; `raw` was lowered for the group's `ng` columns
+                            // from `stage`, alive here; `dst` covers m rows of `ng`
+                            // elements `oc` apart (sliced above).
+                            // SAFETY: the conditions stated just above hold.
+                            unsafe {
+                                indirect_tile_rows(
+                                    pw,
+                                    tile,
+                                    raw,
+                                    &ind,
+                                    m,
+                                    za,
+                                    xor,
+                                    rowsum.as_ptr(),
+                                    dst,
+                                    oc,
+                                )
+                            };
+                        }
+                        IndirectMode::Pack(pack) => {
+                            let a_tile = list.a_tile.as_mut_ptr() as *mut u8;
+                            let args = PackAArgs {
+                                src: core::ptr::null(),
+                                stride: 0,
+                                xor,
+                                m,
+                                k: t_taps * t_seg,
+                                mr,
+                                dst: a_tile,
+                                rowsum: rowsum.as_mut_ptr(),
+                            };
+                            // `pack` is the kernel's packer through a list (the engine
+                            // chose the kernel for this CPU); the list is valid as for the
+                            // indirect tile above, with t_taps·t_seg = K; 1 ≤ m ≤ MR;
+                            // `a_tile` holds one packed tile for K, 64-byte aligned
+                            // (resized above), `rowsum` 64 ≥ m values.
+                            // SAFETY: the conditions stated just above hold.
+                            unsafe { pack(&ind, &args) };
+                            // `packed_tile` is the kernel's tile, or its session's inside
+                            // the session begun above; the packed tile and its row sums
+                            // were just written; `raw` and `dst` as for the indirect tile
+                            // above.
+                            // SAFETY: the conditions stated just above hold.
+                            unsafe {
+                                packed_tile_rows(
+                                    pw,
+                                    packed_tile,
+                                    raw,
+                                    a_tile,
+                                    rowsum.as_ptr(),
+                                    m,
+                                    za,
+                                    dst,
+                                    oc,
+                                )
+                            };
+                        }
+                    }
                 }
                 t0 += m;
             }
             p0 = p1;
+        }
+        if let Some(s) = session {
+            // SAFETY: `begin` ran above on this thread.
+            unsafe { (s.end)() };
         }
         Ok(())
     }
@@ -1024,6 +1095,16 @@ impl<X: QType> Im2col<'_, X> {
     }
 }
 
+/// How the tiles of an implicit-GEMM convolution read their indirection lists.
+#[derive(Clone, Copy)]
+enum IndirectMode {
+    /// The kernel's indirect tile gathers the rows itself (AVX-512 VNNI).
+    Tile(IndirectTile),
+    /// The kernel packs each tile through its list once, then runs every panel on the
+    /// packed tile (AMX).
+    Pack(PackIndirect),
+}
+
 /// What an implicit-GEMM indirection list was built for: the input buffer (address and
 /// length), the padding segment's address, the shape, the geometry, the output range
 /// and the tile height. The same key means the same addresses.
@@ -1052,6 +1133,9 @@ struct IndirectList {
     shifted: Vec<usize>,
     /// The padding segment: the input zero point's code, as long as any segment.
     pad: Vec<u8>,
+    /// One tile packed through its list (kernels that pack A that way), 64-byte
+    /// aligned.
+    a_tile: Vec<Line>,
     /// Offset of each tap from the tap (0, 0) of a pixel whose taps are all inside.
     offsets: Vec<usize>,
 }

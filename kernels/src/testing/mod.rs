@@ -34,7 +34,7 @@ use crate::scalar::reference::{gemm_i32, RefShape};
 use crate::scalar::requant::{dequantize, quantize_f32};
 use crate::{
     run_gemm, DstType, ElementwiseKernels, GemmCall, GemmKernel, Indirect, Isa, OutputStage,
-    PackAMode, PackArgs, QuantizedMultiplier, Scheme, TileArgs,
+    PackAArgs, PackAMode, PackArgs, QuantizedMultiplier, Scheme, TileArgs,
 };
 
 /// A small deterministic generator (SplitMix64), so the sweep needs no dependency.
@@ -545,48 +545,86 @@ pub fn check_gemm(kernel: &GemmKernel, case: &GemmCase) -> Result<(), String> {
         }
         compare_gemm(kernel, case, mode, &dst, &want, lead, stride, gap, esize, w)?;
     }
-    // The indirect tile, for kernels that have one, with K cut into segments of a few
-    // lengths (one segment, the shortest, and one in between).
-    if let Some(ind_tile) = kernel.tile_indirect {
-        if case.k.is_multiple_of(kernel.kr) {
-            let groups = case.k / kernel.kr;
-            let mut segs = vec![case.k, kernel.kr];
-            if let Some(d) = (2..groups).find(|d| groups.is_multiple_of(*d)) {
-                segs.push(case.k / d);
-            }
-            for seg in segs {
-                let mut dst = vec![CANARY; (lead + case.m * stride + lead) * esize];
-                let ind = IndirectRun {
-                    case,
-                    seg,
-                    packed: &packed,
-                    zb: &zb,
-                    colcorr: &colcorr,
-                    stage: &stage,
-                    stride,
-                };
-                // SAFETY: `dst` holds lead + m·stride + lead elements.
-                unsafe { ind.run(kernel, ind_tile, dst.as_mut_ptr().add(lead * esize)) };
-                compare_gemm(
-                    kernel,
-                    case,
-                    PackAMode::Never,
-                    &dst,
-                    &want,
-                    lead,
-                    stride,
-                    gap,
-                    esize,
-                    w,
-                )
-                .map_err(|e| format!("indirect tile, segments of {seg} bytes: {e}"))?;
-            }
+    // The indirect paths, for kernels that have them, with K cut into segments of a few
+    // lengths (one segment, the shortest, and one in between): the indirect tile, and
+    // packing A through an indirection list then the packed tiles (standalone and, for
+    // a kernel with a session, inside one).
+    let mut paths: Vec<IndirectPath> = Vec::new();
+    if let Some(t) = kernel.tile_indirect {
+        paths.push(IndirectPath::Tile(t));
+    }
+    if let Some(pi) = kernel.pack_a.and_then(|p| p.indirect) {
+        paths.push(IndirectPath::Pack(pi, kernel.tile, None));
+        if let Some(s) = kernel.session {
+            paths.push(IndirectPath::Pack(pi, s.tile, Some(s)));
+        }
+    }
+    for path in paths {
+        if !case.k.is_multiple_of(kernel.kr) {
+            break;
+        }
+        let groups = case.k / kernel.kr;
+        let mut segs = vec![case.k, kernel.kr];
+        if let Some(d) = (2..groups).find(|d| groups.is_multiple_of(*d)) {
+            segs.push(case.k / d);
+        }
+        for seg in segs {
+            let mut dst = vec![CANARY; (lead + case.m * stride + lead) * esize];
+            let ind = IndirectRun {
+                case,
+                seg,
+                packed: &packed,
+                zb: &zb,
+                colcorr: &colcorr,
+                stage: &stage,
+                stride,
+            };
+            // SAFETY: `dst` holds lead + m·stride + lead elements; the CPU supports the
+            // ISA (asserted).
+            unsafe { ind.run(kernel, path, dst.as_mut_ptr().add(lead * esize)) }?;
+            compare_gemm(
+                kernel,
+                case,
+                PackAMode::Never,
+                &dst,
+                &want,
+                lead,
+                stride,
+                gap,
+                esize,
+                w,
+            )
+            .map_err(|e| format!("{}, segments of {seg} bytes: {e}", path.name()))?;
         }
     }
     Ok(())
 }
 
-/// One run of a case through a kernel's indirect tile ([`GemmKernel::tile_indirect`]).
+/// A way to run tiles whose A rows come from an indirection list.
+#[derive(Clone, Copy)]
+enum IndirectPath {
+    /// [`GemmKernel::tile_indirect`].
+    Tile(unsafe fn(&TileArgs, &Indirect)),
+    /// [`APack::indirect`](crate::APack::indirect), then a tile function on the packed
+    /// tile (the kernel's, or its session's inside the session).
+    Pack(
+        unsafe fn(&Indirect, &PackAArgs),
+        unsafe fn(&TileArgs),
+        Option<crate::TileSession>,
+    ),
+}
+
+impl IndirectPath {
+    fn name(self) -> &'static str {
+        match self {
+            IndirectPath::Tile(_) => "indirect tile",
+            IndirectPath::Pack(_, _, None) => "indirect packing",
+            IndirectPath::Pack(_, _, Some(_)) => "indirect packing in a session",
+        }
+    }
+}
+
+/// One run of a case through an [`IndirectPath`].
 struct IndirectRun<'a> {
     case: &'a GemmCase,
     seg: usize,
@@ -597,16 +635,27 @@ struct IndirectRun<'a> {
     stride: usize,
 }
 
+/// 64-byte aligned storage.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
 impl IndirectRun<'_> {
     /// Copies every segment of A (row `r`, tap `t`: bytes `t·seg..(t+1)·seg`) to its own
     /// place in a guarded buffer, in reverse order so the first segment ends flush with
     /// the guard page (rows past `m` of the last tile point at it too), and runs every
-    /// tile and panel of the column block through `tile` into `dst`.
+    /// tile and panel of the column block through `path` into `dst`. Packing through the
+    /// list must also give the row sums of the rows, and stay inside its tile.
     ///
     /// # Safety
     /// The CPU supports the kernel's ISA; `dst` is valid for `m` rows of `stride`
     /// elements of the stage's type.
-    unsafe fn run(&self, kernel: &GemmKernel, tile: unsafe fn(&TileArgs, &Indirect), dst: *mut u8) {
+    unsafe fn run(
+        &self,
+        kernel: &GemmKernel,
+        path: IndirectPath,
+        dst: *mut u8,
+    ) -> Result<(), String> {
         let (case, seg) = (self.case, self.seg);
         let (mr, nr) = (kernel.mr, kernel.nr);
         let taps = case.k / seg;
@@ -629,6 +678,15 @@ impl IndirectRun<'_> {
         let (c0, c1) = case.cols;
         let mut ptrs = vec![core::ptr::null::<u8>(); taps * mr];
         let mut rowsum = vec![0i32; mr];
+        // One packed tile and one line of canaries after it.
+        let tile_bytes = kernel.a_tile_bytes(case.k);
+        let mut a_tile = vec![Line([CANARY; 64]); tile_bytes.div_ceil(64) + 1];
+        let mut sums = vec![CANARY as i32; mr + 1];
+        if let IndirectPath::Pack(_, _, Some(s)) = path {
+            // SAFETY: the CPU supports the ISA (caller); `end` follows below.
+            unsafe { (s.begin)() };
+        }
+        let mut result = Ok(());
         for i0 in (0..case.m).step_by(mr) {
             let m = mr.min(case.m - i0);
             for t in 0..taps {
@@ -640,16 +698,67 @@ impl IndirectRun<'_> {
                 let row = &case.a[(i0 + i) * case.a_stride..][..case.k];
                 *s = row.iter().map(|&b| (b ^ xor) as i32).sum();
             }
+            let ind = Indirect {
+                ptrs: ptrs.as_ptr(),
+                taps,
+                seg,
+            };
+            if let IndirectPath::Pack(pack, _, _) = path {
+                sums.fill(CANARY as i32);
+                let args = PackAArgs {
+                    src: core::ptr::null(),
+                    stride: 0,
+                    xor,
+                    m,
+                    k: case.k,
+                    mr,
+                    dst: a_tile.as_mut_ptr() as *mut u8,
+                    rowsum: sums.as_mut_ptr(),
+                };
+                // SAFETY: the CPU supports the ISA (caller); every pointer of the list
+                // is a whole segment of `buf`; `a_tile` holds one 64-byte aligned tile
+                // (and a line more), `sums` m values (and more).
+                unsafe { pack(&ind, &args) };
+                let bytes = a_tile.len() * 64;
+                // SAFETY: `a_tile` is `bytes` initialised bytes.
+                let raw =
+                    unsafe { core::slice::from_raw_parts(a_tile.as_ptr() as *const u8, bytes) };
+                if raw[tile_bytes..].iter().any(|&b| b != CANARY)
+                    || sums[m..].iter().any(|&v| v != CANARY as i32)
+                {
+                    result = Err(format!(
+                        "{}: packing through the list wrote past its tile",
+                        kernel.name
+                    ));
+                }
+                if sums[..m] != rowsum[..m] {
+                    result = Err(format!(
+                        "{}: packing through the list gave row sums {:?}, want {:?}",
+                        kernel.name,
+                        &sums[..m],
+                        &rowsum[..m]
+                    ));
+                }
+            }
             for p in c0 / nr..=(c1 - 1) / nr {
                 let lane_begin = c0.max(p * nr) - p * nr;
                 let lane_end = c1.min((p + 1) * nr) - p * nr;
                 let col0 = p * nr + lane_begin;
+                let packed_a = matches!(path, IndirectPath::Pack(..));
                 let args = TileArgs {
-                    a: core::ptr::null(),
+                    a: if packed_a {
+                        a_tile.as_ptr() as *const u8
+                    } else {
+                        core::ptr::null()
+                    },
                     a_stride: 0,
-                    a_xor: xor,
-                    a_packed: false,
-                    rowsum: rowsum.as_ptr(),
+                    a_xor: if packed_a { 0 } else { xor },
+                    a_packed: packed_a,
+                    rowsum: if packed_a {
+                        sums.as_ptr()
+                    } else {
+                        rowsum.as_ptr()
+                    },
                     za: case.za + if case.a_i8 { 128 } else { 0 },
                     m,
                     k: case.k,
@@ -664,17 +773,23 @@ impl IndirectRun<'_> {
                     dst: dst.wrapping_add((i0 * self.stride + col0 - c0) * esize),
                     dst_stride: self.stride,
                 };
-                let ind = Indirect {
-                    ptrs: ptrs.as_ptr(),
-                    taps,
-                    seg,
+                // SAFETY: the CPU supports the ISA (caller), inside the session for a
+                // session's tile; every pointer of the list is a whole segment of `buf`;
+                // the packed tile and its row sums, the panel, per-column arrays, row
+                // sums and destination cover the tile (as in `tile_at`).
+                unsafe {
+                    match path {
+                        IndirectPath::Tile(tile) => tile(&args, &ind),
+                        IndirectPath::Pack(_, tile, _) => tile(&args),
+                    }
                 };
-                // SAFETY: the CPU supports the ISA (caller); every pointer of the list is
-                // a whole segment of `buf`; the panel, per-column arrays, row sums and
-                // destination cover the tile (as in `tile_at`).
-                unsafe { tile(&args, &ind) };
             }
         }
+        if let IndirectPath::Pack(_, _, Some(s)) = path {
+            // SAFETY: `begin` ran above on this thread.
+            unsafe { (s.end)() };
+        }
+        result
     }
 }
 

@@ -22,6 +22,10 @@
 //! correction with the packed row sums, bias, requantization, masked stores)
 //! ```
 //!
+//! Packing through an indirection list (`pack_a_indirect`, the implicit-GEMM
+//! convolution): per chunk, the 32 rows' 64 bytes gathered from their segments with
+//! masked AVX-512 loads into the same packed layout, with the row sums.
+//!
 //! The tile configuration is loaded once per [`run_gemm`](crate::run_gemm) call (the
 //! table's [`TileSession`]) and the tile state released after its last tile; a tile
 //! called on its own loads and releases it itself. Per tile, `ldtilecfg` and
@@ -37,7 +41,7 @@
 use core::arch::x86_64::*;
 
 use crate::x86_64::avx512bw::stage::epilogue;
-use crate::{APack, GemmKernel, Isa, PackAArgs, PackArgs, TileArgs, TileSession};
+use crate::{APack, GemmKernel, Indirect, Isa, PackAArgs, PackArgs, TileArgs, TileSession};
 
 const MR: usize = 32;
 const NR: usize = 32;
@@ -64,6 +68,7 @@ pub static GEMM: GemmKernel = GemmKernel {
         min_panels: 1,
         tile_bytes: a_tile_bytes,
         pack: pack_a,
+        indirect: Some(pack_a_indirect),
     }),
     tile,
     tile_indirect: None,
@@ -255,30 +260,11 @@ unsafe fn tile_amx<const IN_SESSION: bool>(args: &TileArgs) {
     let groups = args.k.div_ceil(KR);
     let full = groups / 16;
     let rest = groups % 16;
-    // The last chunk's B groups, zero-padded to 16 (reading the panel past its end
-    // would leave the buffer).
-    // Both buffers cache-line aligned: a tile load or store that splits lines is slow.
-    #[repr(C, align(64))]
-    struct Tail([u8; B_CHUNK]);
-    #[repr(C, align(64))]
-    struct Acc([[i32; NR]; MR]);
-    // Neither is zeroed per tile (6 KiB of stores): the tail is written only when K
-    // needs it, and the tile stores write all of `c`.
+    // Neither buffer is zeroed per tile (6 KiB of stores): the tail is written only
+    // when K needs it, and the tile stores write all of `c`.
     let mut tail = core::mem::MaybeUninit::<Tail>::uninit();
-    let tail_ptr = tail.as_mut_ptr() as *mut u8;
-    if rest > 0 {
-        // groups full·16 .. groups of the panel exist (ceil(K/4) groups); the copy and
-        // the zeroing of the rest of the chunk stay inside the B_CHUNK bytes of `tail`.
-        // SAFETY: the conditions stated just above hold.
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                args.b.add(full * B_CHUNK) as *const u8,
-                tail_ptr,
-                rest * NR * KR,
-            );
-            core::ptr::write_bytes(tail_ptr.add(rest * NR * KR), 0, B_CHUNK - rest * NR * KR);
-        }
-    }
+    // SAFETY: the panel holds ceil(K/4) groups (contract).
+    let tail_ptr = unsafe { b_tail(args, &mut tail) };
     let mut c = core::mem::MaybeUninit::<Acc>::uninit();
     let c_ptr = c.as_mut_ptr() as *mut i32;
     // the tile state is usable (contract), configured by `ldtilecfg` here or by the
@@ -343,9 +329,54 @@ unsafe fn tile_amx<const IN_SESSION: bool>(args: &TileArgs) {
             core::arch::asm!("tilerelease", options(nostack));
         }
     }
-    // SAFETY: the four tile stores wrote all 32 rows × 128 bytes of `c`.
-    let c = unsafe { c.assume_init() };
-    // The epilogue, 16 rows at a time (the last part may be shorter).
+    // SAFETY: the four tile stores wrote all 32 rows × 128 bytes of `c`; the rest is
+    // the tile's contract.
+    unsafe { finish(args, &c.assume_init()) };
+}
+
+/// The 32×32 i32 results of a tile (cache-line aligned: tile stores must not split
+/// lines).
+#[repr(C, align(64))]
+struct Acc([[i32; NR]; MR]);
+
+/// The last chunk's B groups, zero-padded to 16 (reading the panel past its end would
+/// leave the buffer); cache-line aligned.
+#[repr(C, align(64))]
+struct Tail([u8; B_CHUNK]);
+
+/// Fills `tail` with the panel's last `groups % 16` groups and zeros when K needs a
+/// partial chunk; returns its address.
+///
+/// # Safety
+/// `args.b` holds ceil(K/4) groups of the panel.
+#[inline(always)]
+unsafe fn b_tail(args: &TileArgs, tail: &mut core::mem::MaybeUninit<Tail>) -> *mut u8 {
+    let groups = args.k.div_ceil(KR);
+    let (full, rest) = (groups / 16, groups % 16);
+    let tail_ptr = tail.as_mut_ptr() as *mut u8;
+    if rest > 0 {
+        // groups full·16 .. groups of the panel exist (contract); the copy and the
+        // zeroing of the rest of the chunk stay inside the B_CHUNK bytes of `tail`.
+        // SAFETY: the conditions stated just above hold.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                args.b.add(full * B_CHUNK) as *const u8,
+                tail_ptr,
+                rest * NR * KR,
+            );
+            core::ptr::write_bytes(tail_ptr.add(rest * NR * KR), 0, B_CHUNK - rest * NR * KR);
+        }
+    }
+    tail_ptr
+}
+
+/// The epilogue of a tile's results, 16 rows at a time (the last part may be shorter).
+///
+/// # Safety
+/// AVX-512F+BW present; `args` as for [`GemmKernel::tile`] (`rowsum` may be null when
+/// no B zero point is non-zero); `c` holds the tile's results.
+#[inline(always)]
+unsafe fn finish(args: &TileArgs, c: &Acc) {
     let es = {
         // SAFETY: the stage is valid (contract).
         unsafe { (*args.stage).dst_type.size() }
@@ -354,16 +385,112 @@ unsafe fn tile_amx<const IN_SESSION: bool>(args: &TileArgs) {
     while i0 < args.m {
         let m = (args.m - i0).min(16);
         let part = TileArgs {
-            // SAFETY: rows i0 < m of the destination and the row sums (contract).
+            // SAFETY: rows i0 < m of the destination (contract).
             dst: unsafe { args.dst.add(i0 * args.dst_stride * es) },
-            // SAFETY: as above.
-            rowsum: unsafe { args.rowsum.add(i0) },
+            rowsum: if args.rowsum.is_null() {
+                args.rowsum
+            } else {
+                // SAFETY: m row sums when non-null (contract).
+                unsafe { args.rowsum.add(i0) }
+            },
             m,
             ..*args
         };
         // SAFETY: AVX-512F+BW present; `part` describes rows i0..i0 + m; `c` holds them.
         unsafe { epilogue_rows(&part, &c.0[i0..i0 + m]) };
         i0 += m;
+    }
+}
+
+/// Packs one tile gathered through an indirection list into the layout of [`pack_a`]:
+/// per chunk of 64 K bytes, [`gather_chunk`] writes the chunk's 2 KiB (rows past `m`
+/// zero) and the row sums add `vpsadbw` of each row's 64 bytes.
+///
+/// # Safety
+/// See [`APack::indirect`]; the CPU has AVX-512 F and BW.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn pack_a_indirect(ind: &Indirect, args: &PackAArgs) {
+    debug_assert!(args.m >= 1 && args.m <= MR && args.k == ind.taps * ind.seg);
+    let zero = _mm512_setzero_si512();
+    let mut sums = [zero; MR];
+    for ch in 0..args.k.div_ceil(KC) {
+        // SAFETY: chunk ch of the tile lies inside `args.dst` (one tile of
+        // a_tile_bytes(K), 64-byte aligned); the list is valid (contract).
+        let dst = unsafe { args.dst.add(ch * 2 * A_HALF) };
+        // SAFETY: as above.
+        unsafe { gather_chunk(ind, args.xor, args.k, ch, args.m, dst) };
+        for (i, s) in sums.iter_mut().enumerate().take(args.m) {
+            // SAFETY: row i's 64 aligned bytes of the chunk just written.
+            let v = unsafe { _mm512_load_si512(dst.add(i * KC) as *const _) };
+            *s = _mm512_add_epi64(*s, _mm512_sad_epu8(v, zero));
+        }
+    }
+    for (i, s) in sums.iter().enumerate().take(args.m) {
+        // SAFETY: i < m row sums (contract).
+        unsafe { *args.rowsum.add(i) = _mm512_reduce_add_epi64(*s) as i32 };
+    }
+}
+
+/// Bytes of one 16-row A tile of a chunk (16 rows × 64 K bytes).
+const A_HALF: usize = 16 * KC;
+
+/// Copies K bytes `64·ch ..` of the tile's first `m` gathered rows to `dst` (row `i`
+/// at `64·i`), XOR applied, zeros past K and for rows `m..32`. The pieces of the chunk (the segments it overlaps,
+/// one when the segment length is a multiple of 64) are the same for every row: found
+/// once, then per row one load per piece (masked, placed at its byte offset) and one
+/// aligned store.
+///
+/// # Safety
+/// AVX-512F+BW present; `ind` valid as documented at [`Indirect`] with
+/// `ind.taps·ind.seg == k` (its rows `m..32` are not read); `64·ch < k`; `dst` valid for
+/// 2048 bytes, 64-byte aligned.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn gather_chunk(ind: &Indirect, xor: u8, k: usize, ch: usize, m: usize, dst: *mut u8) {
+    let flip = _mm512_set1_epi8(xor as i8);
+    let start = ch * KC;
+    let len = (k - start).min(KC);
+    let valid: u64 = if len == KC {
+        u64::MAX
+    } else {
+        (1u64 << len) - 1
+    };
+    let seg = ind.seg;
+    // The chunk's pieces: (list entry of row 0, offset in the segment − lane, lanes).
+    let mut pieces = [(0usize, 0usize, 0u64); KC / KR];
+    let mut count = 0;
+    let (mut t, mut off) = (start / seg, start % seg);
+    let mut done = 0;
+    while done < len {
+        let n = (seg - off).min(len - done);
+        let lanes: u64 = (if n == 64 { u64::MAX } else { (1u64 << n) - 1 }) << done;
+        pieces[count] = (t * MR, off.wrapping_sub(done), lanes);
+        count += 1;
+        done += n;
+        (t, off) = (t + 1, 0);
+    }
+    let pieces = &pieces[..count];
+    for i in 0..MR {
+        let mut v = _mm512_setzero_si512();
+        if i >= m {
+            // SAFETY: row i's 64 aligned bytes of the 2048-byte buffer.
+            unsafe { _mm512_store_si512(dst.add(i * KC) as *mut _, v) };
+            continue;
+        }
+        for &(entry, shift, lanes) in pieces {
+            // SAFETY: entry + i < 32·taps (the piece's tap holds K bytes below k) is a
+            // list entry valid for `seg` bytes (contract); the masked load reads lanes
+            // `lanes`, i.e. addresses segment + off .. segment + off + n, inside the
+            // segment; masked-off lanes are not accessed (the base may lie before the
+            // segment: formed with wrapping arithmetic).
+            unsafe {
+                let base = (*ind.ptrs.add(entry + i)).wrapping_add(shift);
+                v = _mm512_mask_loadu_epi8(v, lanes, base as *const i8);
+            }
+        }
+        v = _mm512_maskz_mov_epi8(valid, _mm512_xor_si512(v, flip));
+        // SAFETY: row i's 64 aligned bytes of the 2048-byte buffer.
+        unsafe { _mm512_store_si512(dst.add(i * KC) as *mut _, v) };
     }
 }
 

@@ -68,6 +68,7 @@ pub static GEMM: GemmKernel = GemmKernel {
         min_panels: 3,
         tile_bytes: a_tile_bytes,
         pack: pack_a,
+        indirect: None,
     }),
     tile,
     tile_indirect: Some(tile_indirect),
