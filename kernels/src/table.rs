@@ -558,9 +558,10 @@ unsafe fn tile_at(
         },
         dst_stride: call.dst_stride,
     };
-    // SAFETY: the tile's pointers are valid as derived above; the CPU supports the
+    // the tile's pointers are valid as derived above; the CPU supports the
     // kernel's ISA, and `tile` is its tile function or its session's inside the session
     // (caller contract).
+    // SAFETY: the conditions stated just above hold.
     unsafe { tile(&args) };
 }
 

@@ -715,9 +715,10 @@ impl IndirectRun<'_> {
                     dst: a_tile.as_mut_ptr() as *mut u8,
                     rowsum: sums.as_mut_ptr(),
                 };
-                // SAFETY: the CPU supports the ISA (caller); every pointer of the list
+                // the CPU supports the ISA (caller); every pointer of the list
                 // is a whole segment of `buf`; `a_tile` holds one 64-byte aligned tile
                 // (and a line more), `sums` m values (and more).
+                // SAFETY: the conditions stated just above hold.
                 unsafe { pack(&ind, &args) };
                 let bytes = a_tile.len() * 64;
                 // SAFETY: `a_tile` is `bytes` initialised bytes.
@@ -773,10 +774,11 @@ impl IndirectRun<'_> {
                     dst: dst.wrapping_add((i0 * self.stride + col0 - c0) * esize),
                     dst_stride: self.stride,
                 };
-                // SAFETY: the CPU supports the ISA (caller), inside the session for a
+                // the CPU supports the ISA (caller), inside the session for a
                 // session's tile; every pointer of the list is a whole segment of `buf`;
                 // the packed tile and its row sums, the panel, per-column arrays, row
                 // sums and destination cover the tile (as in `tile_at`).
+                // SAFETY: the conditions stated just above hold.
                 unsafe {
                     match path {
                         IndirectPath::Tile(tile) => tile(&args, &ind),

@@ -478,11 +478,12 @@ unsafe fn gather_chunk(ind: &Indirect, xor: u8, k: usize, ch: usize, m: usize, d
             continue;
         }
         for &(entry, shift, lanes) in pieces {
-            // SAFETY: entry + i < 32·taps (the piece's tap holds K bytes below k) is a
+            // entry + i < 32·taps (the piece's tap holds K bytes below k) is a
             // list entry valid for `seg` bytes (contract); the masked load reads lanes
             // `lanes`, i.e. addresses segment + off .. segment + off + n, inside the
             // segment; masked-off lanes are not accessed (the base may lie before the
             // segment: formed with wrapping arithmetic).
+            // SAFETY: the conditions stated just above hold.
             unsafe {
                 let base = (*ind.ptrs.add(entry + i)).wrapping_add(shift);
                 v = _mm512_mask_loadu_epi8(v, lanes, base as *const i8);

@@ -306,9 +306,10 @@ unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
 /// As for [`tile_m`] with M = 12 and K ≥ 4.
 #[inline(always)]
 unsafe fn tile_rows_asm<const XOR: bool>(args: &TileArgs) {
-    // SAFETY: AVX-512 VNNI present; rows i < 12 of A hold K bytes, so each row pointer
+    // AVX-512 VNNI present; rows i < 12 of A hold K bytes, so each row pointer
     // is valid for the segment of 4·floor(K/4) bytes and for the tail; the panel holds
     // ceil(K/4) groups of 128 bytes.
+    // SAFETY: the conditions stated just above hold.
     unsafe {
         let rows: [*const u8; MR] = core::array::from_fn(|i| args.a.add(i * args.a_stride));
         let seg = args.k / KR * KR;
