@@ -190,6 +190,11 @@ pub struct APack {
     /// Fewest panels a row block must span for [`PackAMode::Auto`] to pack: packing
     /// copies the block once, so it pays only when the copy is reused often enough.
     pub min_panels: usize,
+    /// Whether [`PackAMode::Auto`] reads A in place although the other conditions
+    /// hold, given A's row stride in bytes and its XOR (0 for u8 A, 0x80 for i8 A):
+    /// where the kernel's in-place path is at least as fast as packing plus the packed
+    /// path (it skips one copy of A and the copy's footprint in L2).
+    pub prefer_in_place: fn(usize, u8) -> bool,
     /// Bytes of one packed tile for depth K.
     pub tile_bytes: fn(usize) -> usize,
     /// Packs a block of rows.
@@ -364,8 +369,9 @@ const SMALL_B_BYTES: usize = 512 * 1024;
 /// ```
 ///
 /// The bracketed step runs for kernels with [`GemmKernel::pack_a`] when `call.pack_a`
-/// asks for it (for `Auto`: the block spans at least [`APack::min_panels`] panels and
-/// the call has at least [`APack::min_rows`] rows) and the scratch is large enough; the tiles then read the packed rows and
+/// asks for it (for `Auto`: the block spans at least [`APack::min_panels`] panels, the
+/// call has at least [`APack::min_rows`] rows, and [`APack::prefer_in_place`] does not
+/// pick the in-place path for A's stride and type) and the scratch is large enough; the tiles then read the packed rows and
 /// their precomputed row sums.
 ///
 /// Optimisations: (1) with a large B, the row block keeps A in L2 while every panel of
@@ -392,11 +398,17 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
     let mc = if panels * panel_bytes <= SMALL_B_BYTES {
         mr
     } else {
-        kernel.block_rows(call.k)
+        balanced_rows(call.m, kernel.block_rows(call.k), mr)
     };
     let pack = match (kernel.pack_a, call.pack_a) {
         (Some(ap), PackAMode::Always) => Some(ap),
-        (Some(ap), PackAMode::Auto) if panels >= ap.min_panels && call.m >= ap.min_rows => Some(ap),
+        (Some(ap), PackAMode::Auto)
+            if panels >= ap.min_panels
+                && call.m >= ap.min_rows
+                && !(ap.prefer_in_place)(call.a_stride, call.a_xor) =>
+        {
+            Some(ap)
+        }
         _ => None,
     }
     .filter(|_| {
@@ -467,6 +479,21 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
     if let Some(session) = kernel.session {
         // SAFETY: `begin` ran above on this thread.
         unsafe { (session.end)() };
+    }
+}
+
+/// The rows per block when `m` rows are split into blocks of at most `max` rows (a
+/// multiple of `mr`): as many blocks as `max` needs, made as even as whole tiles allow.
+/// A remainder block of a few rows would stream every panel of B again for a few
+/// tiles: 1024 rows in blocks of 1020 left a 4-row block that read all of B (1 MiB at
+/// 1024³) for 0.4 % of the work.
+const fn balanced_rows(m: usize, max: usize, mr: usize) -> usize {
+    let blocks = m.div_ceil(max);
+    let rows = m.div_ceil(blocks).div_ceil(mr) * mr;
+    if rows > max {
+        max
+    } else {
+        rows
     }
 }
 
@@ -782,4 +809,29 @@ pub struct DepthwiseKernel {
     /// `pack` for the same `T`, `C`, `M`, `out` holds `C·M` i32, `xor` is 0 or 0x80 and
     /// `zx` is in `0..=255`.
     pub pixel: unsafe fn(&DepthwiseArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::balanced_rows;
+
+    /// The even split uses as many blocks as the cap needs, never exceeds the cap, and
+    /// stays a multiple of the tile height; 1024 rows under a cap of 1020 become two
+    /// blocks of 516 rows (the second 508), not 1020 and 4.
+    #[test]
+    fn balanced_rows_splits_evenly_under_the_cap() {
+        assert_eq!(balanced_rows(1024, 1020, 12), 516);
+        assert_eq!(balanced_rows(2048, 504, 12), 420);
+        assert_eq!(balanced_rows(100, 1020, 12), 108);
+        for mr in [1, 4, 8, 12, 16, 32] {
+            for max_tiles in 1..40 {
+                let max = max_tiles * mr;
+                for m in 1..2000 {
+                    let rows = balanced_rows(m, max, mr);
+                    assert!(rows <= max && rows % mr == 0 && rows > 0, "{m} {max} {mr}");
+                    assert_eq!(m.div_ceil(rows), m.div_ceil(max), "{m} {max} {mr}");
+                }
+            }
+        }
+    }
 }

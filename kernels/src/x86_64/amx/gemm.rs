@@ -66,6 +66,8 @@ pub static GEMM: GemmKernel = GemmKernel {
         // The tiles are so much faster than the VNNI path that one panel already pays
         // for the copy.
         min_panels: 1,
+        // The tiles need packed A.
+        prefer_in_place: |_, _| false,
         tile_bytes: a_tile_bytes,
         pack: pack_a,
         indirect: Some(pack_a_indirect),

@@ -51,15 +51,6 @@ pub(crate) unsafe fn load_params(stage: &OutputStage, first_col: usize, mask: u1
     // `wrapping_add` forms the base address without asserting it is in bounds.
     // SAFETY: the conditions stated just above hold.
     unsafe {
-        let load_f = |p: *const f32, neutral: f32| -> __m512 {
-            if p.is_null() {
-                _mm512_set1_ps(neutral)
-            } else if per_channel {
-                _mm512_mask_loadu_ps(_mm512_set1_ps(neutral), mask, p.wrapping_add(first_col))
-            } else {
-                _mm512_set1_ps(*p)
-            }
-        };
         let bias = if stage.bias.is_null() {
             _mm512_setzero_si512()
         } else {
@@ -74,15 +65,6 @@ pub(crate) unsafe fn load_params(stage: &OutputStage, first_col: usize, mask: u1
             (_mm512_set1_epi32(1 << 30), _mm512_setzero_si512())
         } else if per_channel {
             // Pairs (m0, shift) of lanes 0..8 and 8..16: each lane bit covers two i32.
-            let spread = |m: u8| -> u16 {
-                let mut r = 0u16;
-                for b in 0..8 {
-                    if m & (1 << b) != 0 {
-                        r |= 0b11 << (2 * b);
-                    }
-                }
-                r
-            };
             let base = stage.multiplier.wrapping_add(first_col) as *const i32;
             let lo = _mm512_maskz_loadu_epi32(spread(mask as u8), base);
             let hi = _mm512_maskz_loadu_epi32(spread((mask >> 8) as u8), base.wrapping_add(16));
@@ -98,7 +80,7 @@ pub(crate) unsafe fn load_params(stage: &OutputStage, first_col: usize, mask: u1
         };
         Params16 {
             bias,
-            scale: load_f(stage.scale, 1.0),
+            scale: load_f(stage.scale, 1.0, per_channel, first_col, mask),
             fbias,
             m0,
             shift,
@@ -110,6 +92,47 @@ pub(crate) unsafe fn load_params(stage: &OutputStage, first_col: usize, mask: u1
             has_fbias: !stage.f32_bias.is_null(),
         }
     }
+}
+
+/// An f32 parameter of the lanes set in `mask`: `neutral` when `p` is null, the
+/// per-channel values of columns `first_col + l` (masked load, others `neutral`), or the
+/// per-tensor value broadcast. A function, not a closure: a closure is compiled without
+/// AVX-512 and, when not inlined, became a call with a `vzeroupper` in every epilogue.
+///
+/// # Safety
+/// AVX-512F is available; `p` is null or valid as [`load_params`] requires.
+#[inline(always)]
+unsafe fn load_f(
+    p: *const f32,
+    neutral: f32,
+    per_channel: bool,
+    first_col: usize,
+    mask: u16,
+) -> __m512 {
+    // SAFETY: AVX-512F is available; a per-tensor `p` is read at index 0, a per-channel
+    // one only at the set lanes' columns (caller contract).
+    unsafe {
+        if p.is_null() {
+            _mm512_set1_ps(neutral)
+        } else if per_channel {
+            _mm512_mask_loadu_ps(_mm512_set1_ps(neutral), mask, p.wrapping_add(first_col))
+        } else {
+            _mm512_set1_ps(*p)
+        }
+    }
+}
+
+/// Each bit of `m` doubled: bit `b` of `m` sets bits `2b` and `2b + 1` (the mask of an
+/// interleaved `(m0, shift)` pair per lane).
+#[inline(always)]
+fn spread(m: u8) -> u16 {
+    let mut r = 0u16;
+    for b in 0..8 {
+        if m & (1 << b) != 0 {
+            r |= 0b11 << (2 * b);
+        }
+    }
+    r
 }
 
 /// SRDHM then RDBPOT with saturating left shift (gemmlowp double rounding), per lane.
@@ -310,6 +333,12 @@ pub(crate) unsafe fn epilogue<const M: usize, const XOR: bool>(
 
 /// [`epilogue`] for a stage of kind `K`.
 ///
+/// Both halves' parameters are loaded first, then the rows are stored in order with one
+/// destination pointer stepped by the row stride; the `zb` correction is chosen once
+/// per tile, outside the row loop. A half with no lane in the block gets mask 0: its
+/// masked stores write nothing (and cannot fault), which costs less than a branch per
+/// vector.
+///
 /// # Safety
 /// As for [`epilogue`], with `K == stage_kind(stage)`.
 #[inline(always)]
@@ -319,53 +348,73 @@ unsafe fn epilogue_k<const M: usize, const XOR: bool, const K: u8>(
 ) {
     // AVX-512F+BW present; the per-column arrays hold NR entries; the stage
     // parameters and destination are valid for the set lanes (tile contract); masked
-    // stores touch only those lanes.
+    // stores touch only those lanes, and a mask-0 store touches nothing.
     // SAFETY: the conditions stated just above hold.
     unsafe {
         let stage = &*args.stage;
-        let es = stage.dst_type.size();
-        let mut rowsum = [0i32; M];
+        let es = match K {
+            kind::I32 | kind::F32 => 4,
+            kind::FP32 | kind::DOUBLE | kind::SINGLE => 1,
+            _ => stage.dst_type.size(),
+        };
+        let span: u64 = ((1u64 << args.lane_end) - 1) & !((1u64 << args.lane_begin) - 1);
+        let masks = [span as u16, (span >> 16) as u16];
+        let za = _mm512_set1_epi32(args.za);
+        let panel_col = args.col0 - args.lane_begin;
+        let mut p = [
+            load_params(stage, panel_col, masks[0]),
+            load_params(stage, panel_col + 16, masks[1]),
+        ];
+        // The bias joins the zero-point correction: one add per vector, not two (the
+        // stores then add a zero vector, which the compiler drops).
+        let mut corr = [_mm512_setzero_si512(); 2];
+        for h in 0..2 {
+            corr[h] = _mm512_add_epi32(
+                _mm512_mullo_epi32(za, _mm512_loadu_si512(args.colcorr.add(16 * h) as *const _)),
+                p[h].bias,
+            );
+            p[h].bias = _mm512_setzero_si512();
+        }
+        let row_bytes = args.dst_stride * es;
+        let dst = args.dst.wrapping_sub(args.lane_begin * es);
+        // The corrected accumulators: + za·(K·zb − colsum) + bias, − zb·rowsum.
+        let mut acc = acc;
         if args.zb_nonzero {
-            for (i, r) in rowsum.iter_mut().enumerate() {
-                *r = if args.rowsum.is_null() {
+            let zb = [
+                _mm512_loadu_si512(args.zb as *const _),
+                _mm512_loadu_si512(args.zb.add(16) as *const _),
+            ];
+            for (i, row) in acc.iter_mut().enumerate() {
+                let rs = _mm512_set1_epi32(if args.rowsum.is_null() {
                     row_sum::<XOR>(args.a.add(i * args.a_stride), args.k)
                 } else {
                     *args.rowsum.add(i)
-                };
+                });
+                for h in 0..2 {
+                    row[h] = _mm512_sub_epi32(
+                        _mm512_add_epi32(row[h], corr[h]),
+                        _mm512_mullo_epi32(zb[h], rs),
+                    );
+                }
+            }
+        } else {
+            for row in acc.iter_mut() {
+                for h in 0..2 {
+                    row[h] = _mm512_add_epi32(row[h], corr[h]);
+                }
             }
         }
-        let span: u64 = ((1u64 << args.lane_end) - 1) & !((1u64 << args.lane_begin) - 1);
-        let za = _mm512_set1_epi32(args.za);
-        let panel_col = args.col0 - args.lane_begin;
-        for h in 0..2 {
-            let mask = (span >> (16 * h)) as u16;
-            if mask == 0 {
-                continue;
-            }
-            let mut p = load_params(stage, panel_col + 16 * h, mask);
-            // The bias joins the zero-point correction: one add per vector, not two (the
-            // stores then add a zero vector, which the compiler drops).
-            let corr = _mm512_add_epi32(
-                _mm512_mullo_epi32(za, _mm512_loadu_si512(args.colcorr.add(16 * h) as *const _)),
-                p.bias,
-            );
-            p.bias = _mm512_setzero_si512();
-            let zb = _mm512_loadu_si512(args.zb.add(16 * h) as *const _);
-            for (i, row) in acc.iter().enumerate() {
-                let mut v = _mm512_add_epi32(row[h], corr);
-                if args.zb_nonzero {
-                    v = _mm512_sub_epi32(v, _mm512_mullo_epi32(zb, _mm512_set1_epi32(rowsum[i])));
-                }
-                let dst = args
-                    .dst
-                    .wrapping_add((i * args.dst_stride + 16 * h) * es)
-                    .wrapping_sub(args.lane_begin * es);
+        let mut dst = dst;
+        for row in acc.iter() {
+            for h in 0..2 {
+                let d = dst.wrapping_add(16 * h * es);
                 if K == kind::ANY {
-                    store16(stage, &p, v, mask, dst);
+                    store16(stage, &p[h], row[h], masks[h], d);
                 } else {
-                    store16_k::<K>(&p, v, mask, dst);
+                    store16_k::<K>(&p[h], row[h], masks[h], d);
                 }
             }
+            dst = dst.wrapping_add(row_bytes);
         }
     }
 }

@@ -66,6 +66,7 @@ pub static GEMM: GemmKernel = GemmKernel {
         min_rows: 2,
         // Two panels (N ≤ 64, e.g. 3136×576×64) ran no faster packed than in place.
         min_panels: 3,
+        prefer_in_place,
         tile_bytes: a_tile_bytes,
         pack: pack_a,
         indirect: None,
@@ -81,6 +82,26 @@ unsafe fn pack(args: &PackArgs) {
     // SAFETY: forwarded contract (the table is only used where the CPU has
     // AVX-512 F, BW and VNNI); `super::pack` writes the layout of this NR/KR.
     unsafe { super::pack::pack(args) }
+}
+
+/// [`APack::prefer_in_place`]: u8 A whose 12 rows of a tile fall on more than two
+/// places of a 4 KiB page is read in place. Measured in alternated runs on the
+/// development machine, in place against packed: 1.04× at 1024³ (and 1.04× at K = 512,
+/// 1000 and 3000, 1.03× at K = 4000), equal at K = 2048 (rows on two places), 0.90× at
+/// K = 4096 (all 12 rows on one place, so the 12 streams share one L1 set and evict
+/// each other); packing costs one copy of A and twice its footprint in L2. i8 A is
+/// always packed: in place every broadcast needs its own XOR (12 more vector operations
+/// per 24 `vpdpbusd`; 0.70× at 1024³).
+fn prefer_in_place(stride: usize, xor: u8) -> bool {
+    if xor != 0 {
+        return false;
+    }
+    // Distinct 64-byte places within 4 KiB of the tile's 12 row starts.
+    let mut seen = 0u64;
+    for i in 0..MR {
+        seen |= 1 << ((i * stride) % 4096 / 64);
+    }
+    seen.count_ones() > 2
 }
 
 /// Bytes of a packed-A tile: `ceil(K/4)` groups of 4 bytes × 12 rows.
