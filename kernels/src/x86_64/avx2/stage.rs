@@ -201,16 +201,30 @@ unsafe fn single_rounding(
         let lo64 = _mm256_srai_epi32::<31>(lo); // sign words
         let lo64 = _mm256_blend_epi32::<0b1010_1010>(lo, lo64);
         let hi64 = _mm256_blend_epi32::<0b1010_1010>(hi, _mm256_srai_epi32::<31>(hi));
-        let round = |p: __m256i, s: __m256i| {
-            let r = _mm256_sllv_epi64(one, _mm256_sub_epi64(s, one));
-            clamp64(srav64(_mm256_add_epi64(p, r), s), lo64, hi64)
-        };
-        let ve = round(_mm256_mul_epi32(x, m0), se);
-        let vo = round(
+        let ve = round_shift64(_mm256_mul_epi32(x, m0), se, one, lo64, hi64);
+        let vo = round_shift64(
             _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(m0)),
             so,
+            one,
+            lo64,
+            hi64,
         );
         _mm256_blend_epi32::<0b1010_1010>(ve, _mm256_slli_epi64::<32>(vo))
+    }
+}
+
+/// `(p + 2^(s−1)) >> s` on 64-bit lanes (`one` holds 1 in each), clamped to
+/// `[lo, hi]`. A function, not a closure: the closure was compiled without AVX2 and
+/// called out of line for every vector.
+///
+/// # Safety
+/// AVX2 present.
+#[inline(always)]
+unsafe fn round_shift64(p: __m256i, s: __m256i, one: __m256i, lo: __m256i, hi: __m256i) -> __m256i {
+    // SAFETY: AVX2 present (caller contract); register operations only.
+    unsafe {
+        let r = _mm256_sllv_epi64(one, _mm256_sub_epi64(s, one));
+        clamp64(srav64(_mm256_add_epi64(p, r), s), lo, hi)
     }
 }
 

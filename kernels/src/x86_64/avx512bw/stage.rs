@@ -195,17 +195,31 @@ unsafe fn single_rounding(
         let one = _mm512_set1_epi64(1);
         let lo64e = _mm512_srai_epi64::<32>(_mm512_slli_epi64::<32>(lo));
         let hi64e = _mm512_srai_epi64::<32>(_mm512_slli_epi64::<32>(hi));
-        let round = |p: __m512i, s: __m512i| {
-            let r = _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
-            let v = _mm512_srav_epi64(_mm512_add_epi64(p, r), s);
-            _mm512_min_epi64(_mm512_max_epi64(v, lo64e), hi64e)
-        };
-        let ve = round(_mm512_mul_epi32(x, m0), se);
-        let vo = round(
+        let ve = round_shift64(_mm512_mul_epi32(x, m0), se, one, lo64e, hi64e);
+        let vo = round_shift64(
             _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), _mm512_srli_epi64::<32>(m0)),
             so,
+            one,
+            lo64e,
+            hi64e,
         );
         _mm512_mask_blend_epi32(0xAAAA, ve, _mm512_slli_epi64::<32>(vo))
+    }
+}
+
+/// `(p + 2^(s−1)) >> s` on 64-bit lanes (`one` holds 1 in each), clamped to
+/// `[lo, hi]`. A function, not a closure (closures are compiled without AVX-512 and may
+/// be called out of line).
+///
+/// # Safety
+/// AVX-512F present.
+#[inline(always)]
+unsafe fn round_shift64(p: __m512i, s: __m512i, one: __m512i, lo: __m512i, hi: __m512i) -> __m512i {
+    // SAFETY: AVX-512F present (caller contract); register operations only.
+    unsafe {
+        let r = _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
+        let v = _mm512_srav_epi64(_mm512_add_epi64(p, r), s);
+        _mm512_min_epi64(_mm512_max_epi64(v, lo), hi)
     }
 }
 
