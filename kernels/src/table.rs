@@ -828,7 +828,10 @@ mod tests {
                 let max = max_tiles * mr;
                 for m in 1..2000 {
                     let rows = balanced_rows(m, max, mr);
-                    assert!(rows <= max && rows.is_multiple_of(mr) && rows > 0, "{m} {max} {mr}");
+                    assert!(
+                        rows <= max && rows.is_multiple_of(mr) && rows > 0,
+                        "{m} {max} {mr}"
+                    );
                     assert_eq!(m.div_ceil(rows), m.div_ceil(max), "{m} {max} {mr}");
                 }
             }

@@ -57,11 +57,19 @@ struct Row {
     gops_unit: bool,
     /// Percentage of `limit`.
     pct: Option<(f64, Limit)>,
+    /// For a percentage of a peak: the peak's rate (ops/s) timed alternately with this
+    /// row ([`time_vs_peak`]), which the percentage is taken of.
+    paired_peak: Option<f64>,
     /// Whether the bytes fit in the last-level cache (element-wise / GEMV rows).
     fits_llc: Option<bool>,
 }
 
 impl Row {
+    /// The percentage of the peak timed alternately with the row, if it was.
+    fn paired_pct(&self) -> Option<f64> {
+        Some(100.0 * self.gops()? * 1e9 / self.paired_peak?)
+    }
+
     fn id(&self) -> String {
         format!("{}/{}/{}", self.op, self.variant, self.shape)
     }
@@ -105,6 +113,12 @@ impl Row {
         }
         if let Some(f) = self.fits_llc {
             v["fits_llc"] = json!(f);
+        }
+        if let Some(pk) = self.paired_peak {
+            v["paired_peak_gops"] = json!(pk / 1e9);
+        }
+        if let Some(p) = self.paired_pct() {
+            v["pct_of_paired_peak"] = json!(p);
         }
         if let Some((p, l)) = &self.pct {
             v["pct_of_limit"] = json!(p);
@@ -244,7 +258,12 @@ pub fn main(args: &[String]) -> ExitCode {
                     continue;
                 }
             };
-            let timing = time(budget, || run.run());
+            let peak = if shape.m > 1 {
+                limits.peak_for(v.isa)
+            } else {
+                None
+            };
+            let (timing, paired_peak) = time_vs_peak(budget, peak, || run.run());
             // The best variant of the large square shapes also runs on every core,
             // split by rows through the work-range API.
             let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
@@ -261,6 +280,7 @@ pub fn main(args: &[String]) -> ExitCode {
                     bytes: Some(shape.weight_bytes()),
                     gops_unit: true,
                     pct: None,
+                    paired_peak: None,
                     fits_llc: None,
                 });
             }
@@ -274,15 +294,11 @@ pub fn main(args: &[String]) -> ExitCode {
                 bytes: Some(shape.weight_bytes()),
                 gops_unit: shape.m > 1,
                 pct: None,
+                paired_peak,
                 fits_llc: None,
             };
             if shape.m > 1 {
-                row.pct = limits.peak_for(v.isa).and_then(|p| {
-                    Some((
-                        100.0 * row.gops()? * 1e9 / p.ops_per_s()?,
-                        Limit::Peak(p.key, p.name),
-                    ))
-                });
+                row.pct = pct_of_peak(&row, peak);
             } else {
                 row.fits_llc = fits;
                 row.pct = row
@@ -306,6 +322,7 @@ pub fn main(args: &[String]) -> ExitCode {
             bytes: Some(4 * shape.weight_bytes()),
             gops_unit: shape.m > 1,
             pct: None,
+            paired_peak: None,
             fits_llc: None,
         };
         if shape.m == 1 {
@@ -347,6 +364,7 @@ pub fn main(args: &[String]) -> ExitCode {
                             bytes: Some(shape.weight_bytes()),
                             gops_unit: false,
                             pct: None,
+                            paired_peak: None,
                             fits_llc: Some(false),
                         };
                         row.pct = row
@@ -374,7 +392,8 @@ pub fn main(args: &[String]) -> ExitCode {
                 }
             };
             let mut run = TileRun::new(&engine, k);
-            let timing = time(budget, || run.run());
+            let peak = limits.peak_for(v.isa);
+            let (timing, paired_peak) = time_vs_peak(budget, peak, || run.run());
             let mut row = Row {
                 op: "tile_l1",
                 variant: v.name.to_string(),
@@ -385,14 +404,10 @@ pub fn main(args: &[String]) -> ExitCode {
                 bytes: None,
                 gops_unit: true,
                 pct: None,
+                paired_peak,
                 fits_llc: None,
             };
-            row.pct = limits.peak_for(v.isa).and_then(|p| {
-                Some((
-                    100.0 * row.gops()? * 1e9 / p.ops_per_s()?,
-                    Limit::Peak(p.key, p.name),
-                ))
-            });
+            row.pct = pct_of_peak(&row, peak);
             rows.push(row);
         }
     }
@@ -413,6 +428,7 @@ pub fn main(args: &[String]) -> ExitCode {
                 gops_unit: false,
                 pct: None,
                 // Source and packed copy.
+                paired_peak: None,
                 fits_llc: llc.map(|l| 2 * shape.bytes() <= l),
             };
             row.pct = row
@@ -478,6 +494,7 @@ pub fn main(args: &[String]) -> ExitCode {
                 bytes: Some(shape.bytes()),
                 gops_unit: false,
                 pct: None,
+                paired_peak: None,
                 fits_llc: llc.map(|l| shape.bytes() <= l),
             };
             row.pct = row
@@ -512,7 +529,8 @@ pub fn main(args: &[String]) -> ExitCode {
                 continue;
             }
         };
-        let timing = time(budget, || run.run());
+        let peak = if dw { None } else { limits.peak_for(v.isa) };
+        let (timing, paired_peak) = time_vs_peak(budget, peak, || run.run());
         let mut row = Row {
             op,
             variant: v.name.to_string(),
@@ -523,15 +541,11 @@ pub fn main(args: &[String]) -> ExitCode {
             bytes: Some(run.input_bytes),
             gops_unit: !dw,
             pct: None,
+            paired_peak,
             fits_llc: None,
         };
         if !dw {
-            row.pct = limits.peak_for(v.isa).and_then(|p| {
-                Some((
-                    100.0 * row.gops()? * 1e9 / p.ops_per_s()?,
-                    Limit::Peak(p.key, p.name),
-                ))
-            });
+            row.pct = pct_of_peak(&row, peak);
         }
         rows.push(row);
     }
@@ -567,6 +581,7 @@ pub fn main(args: &[String]) -> ExitCode {
                         bytes: Some(run.input_bytes),
                         gops_unit: true,
                         pct: None,
+                        paired_peak: None,
                         fits_llc: None,
                     });
                 }
@@ -587,6 +602,43 @@ pub fn main(args: &[String]) -> ExitCode {
         eprintln!("wrote {path}");
     }
     ExitCode::SUCCESS
+}
+
+/// Times `f` alternately with a burst of `peak`'s instruction loop of about the length
+/// of one call of `f` (both under [`time_pair`]), and returns `f`'s timing with the
+/// peak's rate at the same moments (ops/s, from the median burst), when the CPU has the
+/// peak's instruction. Without one, `f` is timed alone.
+fn time_vs_peak(
+    budget: Budget,
+    peak: Option<&limits::Peak>,
+    mut f: impl FnMut(),
+) -> (Timing, Option<f64>) {
+    let burst = peak.and_then(|p| {
+        let t = std::time::Instant::now();
+        f();
+        let call = t.elapsed().as_secs_f64();
+        limits::Burst::new(p, call.clamp(50e-6, 20e-3))
+    });
+    match burst {
+        Some(b) => {
+            let (tf, tb) = time_pair(budget, f, || b.run());
+            (tf, Some(b.ops() / tb.median_s))
+        }
+        None => (time(budget, f), None),
+    }
+}
+
+/// The percentage of `peak` a row reaches, of the best run at the start (the figure
+/// targets are stated in). The peak timed alternately with the row is kept beside it
+/// ([`Row::paired_pct`]): it shows how far the machine drifted during the row, but it is
+/// not the limit, because a kernel can slow the core for the loop that follows it (a
+/// convolution left the next `vpdpbusd` burst 13 % slower than a burst alone).
+fn pct_of_peak(row: &Row, peak: Option<&limits::Peak>) -> Option<(f64, Limit)> {
+    let p = peak?;
+    Some((
+        100.0 * row.gops()? * 1e9 / p.ops_per_s()?,
+        Limit::Peak(p.key, p.name),
+    ))
 }
 
 fn fmt_time(s: f64) -> String {
@@ -656,7 +708,9 @@ fn print_text(opts: &Options, limits: &Limits, rows: &[Row], skips: &[Skip], bud
         );
     }
     println!(
-        "results (one thread; median of up to {} calls within {:.1} s per row)",
+        "results (one thread; median of up to {} calls within {:.1} s per row; percentages of \
+         a peak are of its best run above, and in brackets of the same loop timed \
+         alternately with the row)",
         budget.max_samples, budget.seconds
     );
     println!(
@@ -666,7 +720,10 @@ fn print_text(opts: &Options, limits: &Limits, rows: &[Row], skips: &[Skip], bud
     for r in rows {
         let (rate, unit) = r.rate();
         let pct = match &r.pct {
-            Some((p, Limit::Peak(_, name))) => format!("{p:5.1}% of {name}"),
+            Some((p, Limit::Peak(_, name))) => match r.paired_pct() {
+                Some(q) => format!("{p:5.1}% of {name} ({q:.1}% of it alongside)"),
+                None => format!("{p:5.1}% of {name}"),
+            },
             Some((p, Limit::ReadBandwidth)) => format!(
                 "{p:5.1}% of read BW{}",
                 if r.fits_llc == Some(true) {

@@ -48,6 +48,11 @@ pub struct Peak {
     pub accumulators: u32,
     /// Sustained multiply-adds per second (best of the runs), or why it was not measured.
     pub macs_per_s: Result<f64, String>,
+    /// The loop itself, `iters` iterations of `per_iter` instructions: present only
+    /// where the CPU has the feature (so calling it is sound).
+    pub run: Option<fn(u64)>,
+    /// Instructions per iteration of `run`.
+    pub per_iter: u64,
 }
 
 impl Peak {
@@ -135,7 +140,7 @@ impl Limits {
 /// Runs `run(iters)` (which executes `iters` loop iterations of `per_iter` instructions)
 /// a few times with `iters` calibrated to about `target_s` seconds, and returns the best
 /// rate in instructions per second.
-fn best_rate(per_iter: u64, runs: usize, target_s: f64, mut run: impl FnMut(u64)) -> f64 {
+fn best_rate(per_iter: u64, runs: usize, target_s: f64, run: fn(u64)) -> f64 {
     let mut iters = 1u64 << 12;
     // Calibrate: grow until one run takes at least a tenth of the target.
     loop {
@@ -389,132 +394,177 @@ mod arm {
 /// Measures every instruction loop known for this architecture (skipped with a reason
 /// where the CPU lacks the feature). `runs` timed runs of about `target_s` each.
 pub fn measure_peaks(runs: usize, target_s: f64) -> Vec<Peak> {
+    let mut peaks = known_peaks();
+    for p in &mut peaks {
+        if let Some(run) = p.run {
+            p.macs_per_s = Ok(p.macs_per_instr as f64 * best_rate(p.per_iter, runs, target_s, run));
+        }
+    }
+    peaks
+}
+
+/// Every instruction loop known for this architecture, not yet measured: `run` is set
+/// where the CPU has the feature, `macs_per_s` holds the reason where it does not.
+fn known_peaks() -> Vec<Peak> {
     #[allow(unused_mut)]
     let mut peaks = Vec::new();
+    #[allow(unused_variables)]
+    let entry = |key,
+                 name,
+                 isa,
+                 macs_per_instr,
+                 accumulators: usize,
+                 have: bool,
+                 lacks: &str,
+                 run: fn(u64)| Peak {
+        key,
+        name,
+        isa,
+        macs_per_instr,
+        accumulators: accumulators as u32,
+        macs_per_s: Err(lacks.to_string()),
+        run: have.then_some(run),
+        per_iter: accumulators as u64,
+    };
     #[cfg(target_arch = "x86_64")]
     {
-        let per = x86::ACC as u64;
-        let seed = black_box(0x0102_0304);
-        peaks.push(Peak {
-            key: "vpdpbusd_zmm",
-            name: "vpdpbusd zmm",
-            isa: Isa::Avx512Vnni,
-            macs_per_instr: 64,
-            accumulators: x86::ACC as u32,
-            macs_per_s: if Isa::Avx512Vnni.is_supported() {
-                Ok(64.0
-                    * best_rate(per, runs, target_s, |n| {
-                        // SAFETY: AVX-512F and VNNI were detected just above.
-                        black_box(unsafe { x86::vpdpbusd_zmm(n, seed) });
-                    }))
-            } else {
-                Err("CPU lacks avx512vnni".into())
+        const SEED: i32 = 0x0102_0304;
+        peaks.push(entry(
+            "vpdpbusd_zmm",
+            "vpdpbusd zmm",
+            Isa::Avx512Vnni,
+            64,
+            x86::ACC,
+            Isa::Avx512Vnni.is_supported(),
+            "CPU lacks avx512vnni",
+            |n| {
+                // SAFETY: stored only where AVX-512F and VNNI were detected.
+                black_box(unsafe { x86::vpdpbusd_zmm(n, black_box(SEED)) });
             },
-        });
-        peaks.push(Peak {
-            key: "vpmaddwd_zmm",
-            name: "vpmaddwd+vpaddd zmm",
-            isa: Isa::Avx512Bw,
-            macs_per_instr: 32,
-            accumulators: x86::ACC as u32,
-            macs_per_s: if Isa::Avx512Bw.is_supported() {
-                Ok(32.0
-                    * best_rate(per, runs, target_s, |n| {
-                        // SAFETY: AVX-512F and BW were detected just above.
-                        black_box(unsafe { x86::vpmaddwd_zmm(n, seed) });
-                    }))
-            } else {
-                Err("CPU lacks avx512bw".into())
+        ));
+        peaks.push(entry(
+            "vpmaddwd_zmm",
+            "vpmaddwd+vpaddd zmm",
+            Isa::Avx512Bw,
+            32,
+            x86::ACC,
+            Isa::Avx512Bw.is_supported(),
+            "CPU lacks avx512bw",
+            |n| {
+                // SAFETY: stored only where AVX-512F and BW were detected.
+                black_box(unsafe { x86::vpmaddwd_zmm(n, black_box(SEED)) });
             },
-        });
-        peaks.push(Peak {
-            key: "vpmaddwd_ymm",
-            name: "vpmaddwd+vpaddd ymm",
-            isa: Isa::Avx2,
-            macs_per_instr: 16,
-            accumulators: x86::ACC as u32,
-            macs_per_s: if std::is_x86_feature_detected!("avx2") {
-                Ok(16.0
-                    * best_rate(per, runs, target_s, |n| {
-                        // SAFETY: AVX2 was detected just above.
-                        black_box(unsafe { x86::vpmaddwd_ymm(n, seed) });
-                    }))
-            } else {
-                Err("CPU lacks avx2".into())
+        ));
+        peaks.push(entry(
+            "vpmaddwd_ymm",
+            "vpmaddwd+vpaddd ymm",
+            Isa::Avx2,
+            16,
+            x86::ACC,
+            std::is_x86_feature_detected!("avx2"),
+            "CPU lacks avx2",
+            |n| {
+                // SAFETY: stored only where AVX2 was detected.
+                black_box(unsafe { x86::vpmaddwd_ymm(n, black_box(SEED)) });
             },
-        });
-        peaks.push(Peak {
-            key: "tdpbusd",
-            name: "tdpbusd (AMX)",
-            isa: Isa::Amx,
-            macs_per_instr: 16 * 16 * 64,
-            accumulators: 4,
-            macs_per_s: if Isa::Amx.is_supported() {
-                Ok(16384.0
-                    * best_rate(4, runs, target_s, |n| {
-                        // SAFETY: AMX and its OS tile state were detected just above.
-                        unsafe { x86::tdpbusd(n) };
-                    }))
-            } else {
-                Err("CPU (or OS) lacks amx-int8".into())
+        ));
+        peaks.push(entry(
+            "tdpbusd",
+            "tdpbusd (AMX)",
+            Isa::Amx,
+            16 * 16 * 64,
+            4,
+            Isa::Amx.is_supported(),
+            "CPU (or OS) lacks amx-int8",
+            |n| {
+                // SAFETY: stored only where AMX and its OS tile state were detected.
+                unsafe { x86::tdpbusd(n) };
             },
-        });
-        let per_ymm = x86::ACC_YMM as u64;
-        peaks.push(Peak {
-            key: "vpdpbusd_ymm",
-            name: "vpdpbusd ymm",
-            isa: Isa::AvxVnni,
-            macs_per_instr: 32,
-            accumulators: x86::ACC_YMM as u32,
-            macs_per_s: if Isa::AvxVnni.is_supported() {
-                Ok(32.0
-                    * best_rate(per_ymm, runs, target_s, |n| {
-                        // SAFETY: AVX2 and AVX-VNNI were detected just above.
-                        black_box(unsafe { x86::vpdpbusd_ymm(n, seed) });
-                    }))
-            } else {
-                Err("CPU lacks avxvnni".into())
+        ));
+        peaks.push(entry(
+            "vpdpbusd_ymm",
+            "vpdpbusd ymm",
+            Isa::AvxVnni,
+            32,
+            x86::ACC_YMM,
+            Isa::AvxVnni.is_supported(),
+            "CPU lacks avxvnni",
+            |n| {
+                // SAFETY: stored only where AVX2 and AVX-VNNI were detected.
+                black_box(unsafe { x86::vpdpbusd_ymm(n, black_box(SEED)) });
             },
-        });
+        ));
     }
     #[cfg(target_arch = "aarch64")]
     {
         use std::arch::is_aarch64_feature_detected as d;
-        let per = arm::ACC as u64;
-        peaks.push(Peak {
-            key: "sdot",
-            name: "sdot v.4s",
-            isa: Isa::Dotprod,
-            macs_per_instr: 16,
-            accumulators: arm::ACC as u32,
-            macs_per_s: if d!("dotprod") {
-                Ok(16.0
-                    * best_rate(per, runs, target_s, |n| {
-                        // SAFETY: dotprod was detected just above; n ≥ 1.
-                        unsafe { arm::sdot(n.max(1)) }
-                    }))
-            } else {
-                Err("CPU lacks dotprod".into())
+        peaks.push(entry(
+            "sdot",
+            "sdot v.4s",
+            Isa::Dotprod,
+            16,
+            arm::ACC,
+            d!("dotprod"),
+            "CPU lacks dotprod",
+            |n| {
+                // SAFETY: stored only where dotprod was detected; n ≥ 1.
+                unsafe { arm::sdot(n.max(1)) }
             },
-        });
-        peaks.push(Peak {
-            key: "smmla",
-            name: "smmla v.4s",
-            isa: Isa::I8mm,
-            macs_per_instr: 32,
-            accumulators: arm::ACC as u32,
-            macs_per_s: if d!("i8mm") {
-                Ok(32.0
-                    * best_rate(per, runs, target_s, |n| {
-                        // SAFETY: i8mm was detected just above; n ≥ 1.
-                        unsafe { arm::smmla(n.max(1)) }
-                    }))
-            } else {
-                Err("CPU lacks i8mm".into())
+        ));
+        peaks.push(entry(
+            "smmla",
+            "smmla v.4s",
+            Isa::I8mm,
+            32,
+            arm::ACC,
+            d!("i8mm"),
+            "CPU lacks i8mm",
+            |n| {
+                // SAFETY: stored only where i8mm was detected; n ≥ 1.
+                unsafe { arm::smmla(n.max(1)) }
             },
-        });
+        ));
     }
     peaks
+}
+
+/// A burst of a peak's instruction loop calibrated to a given length, to be timed
+/// alternately with a kernel ([`crate::cli::measure::time_pair`]): the kernel's
+/// percentage of the peak then compares the two at the same moments of the machine,
+/// which a loop measured once at the start of the run cannot (on a shared host the core's
+/// rate drifts by several percent within minutes).
+pub struct Burst {
+    run: fn(u64),
+    iters: u64,
+    ops: f64,
+}
+
+impl Burst {
+    /// A burst of `peak`'s loop lasting about `seconds` (at least one iteration), or
+    /// `None` where the CPU lacks the feature.
+    pub fn new(peak: &Peak, seconds: f64) -> Option<Burst> {
+        let run = peak.run?;
+        let probe = 1u64 << 12;
+        let t = Instant::now();
+        run(probe);
+        let dt = t.elapsed().as_secs_f64().max(1e-9);
+        let iters = ((probe as f64) * seconds / dt).max(1.0) as u64;
+        Some(Burst {
+            run,
+            iters,
+            ops: 2.0 * peak.macs_per_instr as f64 * (peak.per_iter * iters) as f64,
+        })
+    }
+
+    /// Runs the burst once.
+    pub fn run(&self) {
+        (self.run)(self.iters)
+    }
+
+    /// Operations (2 per multiply-add) one run performs.
+    pub fn ops(&self) -> f64 {
+        self.ops
+    }
 }
 
 /// Streams of the bandwidth loop.
