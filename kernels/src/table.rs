@@ -187,14 +187,12 @@ pub struct APack {
     /// Fewest rows a call must have for [`PackAMode::Auto`] to pack (below it the
     /// kernel's in-place path is faster).
     pub min_rows: usize,
-    /// Fewest panels a row block must span for [`PackAMode::Auto`] to pack: packing
-    /// copies the block once, so it pays only when the copy is reused often enough.
-    pub min_panels: usize,
-    /// Whether [`PackAMode::Auto`] reads A in place although the other conditions
-    /// hold, given A's row stride in bytes and its XOR (0 for u8 A, 0x80 for i8 A):
-    /// where the kernel's in-place path is at least as fast as packing plus the packed
-    /// path (it skips one copy of A and the copy's footprint in L2).
-    pub prefer_in_place: fn(usize, u8) -> bool,
+    /// Whether packing pays, for [`PackAMode::Auto`] (given at least `min_rows` rows):
+    /// `pays(panels, stride, xor)` with the panels a row block spans, A's row stride in
+    /// bytes and its XOR (0 for u8 A, 0x80 for i8 A). Packing copies each row block once,
+    /// so it pays when the copy is reused by enough panels and the packed path is faster
+    /// than the kernel's in-place path for such A.
+    pub pays: fn(usize, usize, u8) -> bool,
     /// Bytes of one packed tile for depth K.
     pub tile_bytes: fn(usize) -> usize,
     /// Packs a block of rows.
@@ -243,7 +241,7 @@ pub struct PackAArgs {
 pub enum PackAMode {
     /// Never: A is read in place.
     Never,
-    /// When it pays: at least [`APack::min_panels`] panels and [`APack::min_rows`] rows.
+    /// When it pays: at least [`APack::min_rows`] rows and [`APack::pays`] for the block.
     Auto,
     /// Whenever the kernel reads a packed A and the scratch is large enough (tests use
     /// it to reach the packed path on every shape).
@@ -369,9 +367,9 @@ const SMALL_B_BYTES: usize = 512 * 1024;
 /// ```
 ///
 /// The bracketed step runs for kernels with [`GemmKernel::pack_a`] when `call.pack_a`
-/// asks for it (for `Auto`: the block spans at least [`APack::min_panels`] panels, the
-/// call has at least [`APack::min_rows`] rows, and [`APack::prefer_in_place`] does not
-/// pick the in-place path for A's stride and type) and the scratch is large enough; the tiles then read the packed rows and
+/// asks for it (for `Auto`: the call has at least [`APack::min_rows`] rows and
+/// [`APack::pays`] for the block's panels, A's stride and A's type) and the scratch is
+/// large enough; the tiles then read the packed rows and
 /// their precomputed row sums.
 ///
 /// Optimisations: (1) with a large B, the row block keeps A in L2 while every panel of
@@ -403,9 +401,7 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
     let pack = match (kernel.pack_a, call.pack_a) {
         (Some(ap), PackAMode::Always) => Some(ap),
         (Some(ap), PackAMode::Auto)
-            if panels >= ap.min_panels
-                && call.m >= ap.min_rows
-                && !(ap.prefer_in_place)(call.a_stride, call.a_xor) =>
+            if call.m >= ap.min_rows && (ap.pays)(panels, call.a_stride, call.a_xor) =>
         {
             Some(ap)
         }

@@ -63,11 +63,9 @@ pub static GEMM: GemmKernel = GemmKernel {
         // Below 16 rows most of each 16-row A tile would be zeros: the VNNI path (A in
         // place) is faster there (8×4096×4096: 463 against 308 GOPS).
         min_rows: 16,
-        // The tiles are so much faster than the VNNI path that one panel already pays
-        // for the copy.
-        min_panels: 1,
-        // The tiles need packed A.
-        prefer_in_place: |_, _| false,
+        // The tiles need packed A, and they are so much faster than the VNNI path that
+        // one panel already pays for the copy.
+        pays: |panels, _, _| panels >= 1,
         tile_bytes: a_tile_bytes,
         pack: pack_a,
         indirect: Some(pack_a_indirect),

@@ -64,9 +64,7 @@ pub static GEMM: GemmKernel = GemmKernel {
     pack,
     pack_a: Some(APack {
         min_rows: 2,
-        // Two panels (N ≤ 64, e.g. 3136×576×64) ran no faster packed than in place.
-        min_panels: 3,
-        prefer_in_place,
+        pays: pack_pays,
         tile_bytes: a_tile_bytes,
         pack: pack_a,
         indirect: None,
@@ -84,24 +82,27 @@ unsafe fn pack(args: &PackArgs) {
     unsafe { super::pack::pack(args) }
 }
 
-/// [`APack::prefer_in_place`]: u8 A whose 12 rows of a tile fall on more than two
-/// places of a 4 KiB page is read in place. Measured in alternated runs on the
-/// development machine, in place against packed: 1.04× at 1024³ (and 1.04× at K = 512,
-/// 1000 and 3000, 1.03× at K = 4000), equal at K = 2048 (rows on two places), 0.90× at
-/// K = 4096 (all 12 rows on one place, so the 12 streams share one L1 set and evict
-/// each other); packing costs one copy of A and twice its footprint in L2. i8 A is
-/// always packed: in place every broadcast needs its own XOR (12 more vector operations
-/// per 24 `vpdpbusd`; 0.70× at 1024³).
-fn prefer_in_place(stride: usize, xor: u8) -> bool {
+/// [`APack::pays`]. In place, i8 A needs its own XOR on every broadcast (12 more vector
+/// operations per 24 `vpdpbusd`), so i8 A is packed from two panels on. u8 A is packed
+/// from three panels on, and only when the stride puts the tile's 12 rows on at most
+/// two places of a 4 KiB page (strides 2048 and 4096: the 12 row streams then share one
+/// or two L1 sets and evict each other); otherwise the in-place path skips one copy of
+/// A and its footprint in L2.
+///
+/// Measured in alternated runs on the development machine, packed against in place:
+/// i8 A 1.33× at 256³, 1.38× at 24×4096×4096, 1.16× at 3136×576×64 (two panels), equal
+/// with one panel (N = 32); u8 A 0.96× at 1024³ (and at K = 512, 1000, 3000), 0.97× at
+/// K = 4000, equal at K = 2048, 1.11× at K = 4096, and 0.84× at 3136×576×64.
+fn pack_pays(panels: usize, stride: usize, xor: u8) -> bool {
     if xor != 0 {
-        return false;
+        return panels >= 2;
     }
     // Distinct 64-byte places within 4 KiB of the tile's 12 row starts.
     let mut seen = 0u64;
     for i in 0..MR {
         seen |= 1 << ((i * stride) % 4096 / 64);
     }
-    seen.count_ones() > 2
+    panels >= 3 && seen.count_ones() <= 2
 }
 
 /// Bytes of a packed-A tile: `ceil(K/4)` groups of 4 bytes × 12 rows.
