@@ -151,3 +151,13 @@ fn bench_rejects_unknown_arguments() {
     assert_eq!(code, 0);
     assert!(out.contains("--quick"));
 }
+
+#[test]
+fn bench_only_needs_a_pattern_and_is_listed_in_the_usage() {
+    let (code, _, err) = zeropoint(&["bench", "--only"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--only needs a pattern"), "{err}");
+    let (code, out, err) = zeropoint(&["bench", "--help"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("--only PATTERN"), "{out}");
+}

@@ -30,7 +30,12 @@ use super::workloads::{
 /// The format tag of the JSON file.
 pub const FORMAT: &str = "zeropoint-bench/1";
 
-const USAGE: &str = "usage: zeropoint bench [--quick] [--json FILE]";
+const USAGE: &str = "usage: zeropoint bench [--quick] [--json FILE] [--only PATTERN]...
+
+  --quick          about 0.2 s per row instead of 1.5 s
+  --json FILE      also write the results as JSON
+  --only PATTERN   run only the rows whose id (op/variant/shape, as in the JSON) contains
+                   PATTERN; repeat to add patterns (the limits are always measured)";
 
 /// What a row's percentage is taken of.
 #[derive(Clone, Debug)]
@@ -140,18 +145,30 @@ struct Skip {
 struct Options {
     quick: bool,
     json: Option<String>,
+    only: Vec<String>,
+}
+
+impl Options {
+    /// Whether the row `id` runs (no `--only`, or a pattern it contains).
+    fn wants(&self, id: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| id.contains(p.as_str()))
+    }
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         quick: false,
         json: None,
+        only: Vec::new(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => o.quick = true,
             "--json" => o.json = Some(it.next().ok_or("--json needs a file name")?.clone()),
+            "--only" => o
+                .only
+                .push(it.next().ok_or("--only needs a pattern")?.clone()),
             other => return Err(format!("unexpected argument {other:?}")),
         }
     }
@@ -239,6 +256,9 @@ pub fn main(args: &[String]) -> ExitCode {
         let fits = llc.map(|l| shape.weight_bytes() <= l);
         for v in &gemm_variants {
             let id = format!("{}/{}/{label}", shape.op, v.name);
+            if !opts.wants(&id) {
+                continue;
+            }
             progress.step(&id);
             let engine = match engine_for(v) {
                 Ok(e) => e,
@@ -309,6 +329,9 @@ pub fn main(args: &[String]) -> ExitCode {
         }
         drop(inputs);
         let id = format!("{}/{F32_BASELINE}/{label}", shape.op);
+        if !opts.wants(&id) {
+            continue;
+        }
         progress.step(&id);
         let mut f = F32Gemm::new(shape);
         let timing = time(budget, || f.run());
@@ -347,35 +370,37 @@ pub fn main(args: &[String]) -> ExitCode {
             n,
         };
         let id = format!("gemv_dram/{}/{}", best.name, shape.label());
-        progress.step(&id);
-        match engine_for(best) {
-            Ok(engine) => {
-                let inputs = GemmInputs::new(shape);
-                match GemmRun::new(engine, &inputs) {
-                    Ok(mut run) => {
-                        let timing = time(budget, || run.run());
-                        let mut row = Row {
-                            op: "gemv_dram",
-                            variant: best.name.to_string(),
-                            isa: Some(best.isa),
-                            shape: shape.label(),
-                            timing,
-                            ops: Some(shape.ops()),
-                            bytes: Some(shape.weight_bytes()),
-                            gops_unit: false,
-                            pct: None,
-                            paired_peak: None,
-                            fits_llc: Some(false),
-                        };
-                        row.pct = row
-                            .gb_per_s()
-                            .map(|g| (100.0 * g / bw, Limit::ReadBandwidth));
-                        rows.push(row);
+        if opts.wants(&id) {
+            progress.step(&id);
+            match engine_for(best) {
+                Ok(engine) => {
+                    let inputs = GemmInputs::new(shape);
+                    match GemmRun::new(engine, &inputs) {
+                        Ok(mut run) => {
+                            let timing = time(budget, || run.run());
+                            let mut row = Row {
+                                op: "gemv_dram",
+                                variant: best.name.to_string(),
+                                isa: Some(best.isa),
+                                shape: shape.label(),
+                                timing,
+                                ops: Some(shape.ops()),
+                                bytes: Some(shape.weight_bytes()),
+                                gops_unit: false,
+                                pct: None,
+                                paired_peak: None,
+                                fits_llc: Some(false),
+                            };
+                            row.pct = row
+                                .gb_per_s()
+                                .map(|g| (100.0 * g / bw, Limit::ReadBandwidth));
+                            rows.push(row);
+                        }
+                        Err(e) => skip(&mut progress, id, format!("packing failed: {e}")),
                     }
-                    Err(e) => skip(&mut progress, id, format!("packing failed: {e}")),
                 }
+                Err(why) => skip(&mut progress, id, why),
             }
-            Err(why) => skip(&mut progress, id, why),
         }
     }
 
@@ -383,6 +408,9 @@ pub fn main(args: &[String]) -> ExitCode {
     for &k in TILE_KS {
         for v in &gemm_variants {
             let id = format!("tile_l1/{}/k{k}", v.name);
+            if !opts.wants(&id) {
+                continue;
+            }
             progress.step(&id);
             let engine = match engine_for(v) {
                 Ok(e) => e,
@@ -440,6 +468,9 @@ pub fn main(args: &[String]) -> ExitCode {
         let mut baselines: Vec<String> = Vec::new();
         for v in &gemm_variants {
             let id = format!("pack/{}/{}", v.name, shape.label());
+            if !opts.wants(&id) {
+                continue;
+            }
             progress.step(&id);
             let engine = match engine_for(v) {
                 Ok(e) => e,
@@ -474,6 +505,9 @@ pub fn main(args: &[String]) -> ExitCode {
     for &shape in ELEM_SHAPES {
         for v in &elem_variants {
             let id = format!("{}/{}/{}", shape.op_name(), v.name, shape.label());
+            if !opts.wants(&id) {
+                continue;
+            }
             progress.step(&id);
             let engine = match engine_for(v) {
                 Ok(e) => e,
@@ -514,6 +548,9 @@ pub fn main(args: &[String]) -> ExitCode {
             ("conv2d", "3x3_64to64_56x56")
         };
         let id = format!("{op}/{}/{shape}", v.name);
+        if !opts.wants(&id) {
+            continue;
+        }
         progress.step(&id);
         let engine = match engine_for(v) {
             Ok(e) => e,
@@ -551,42 +588,44 @@ pub fn main(args: &[String]) -> ExitCode {
     }
     if let Some(best) = gemm_variants.first() {
         let id = format!("linear/{}/32x4096x4096", best.name);
-        progress.step(&id);
-        // The layer and the raw GEMM of its shape, timed alternately (the overhead line
-        // compares these two, not rows measured seconds apart).
-        let shape = GemmShape {
-            op: "gemm",
-            m: 32,
-            k: 4096,
-            n: 4096,
-        };
-        let inputs = GemmInputs::new(shape);
-        let setup = engine_for(best).map_err(|e| e.to_string()).and_then(|e| {
-            let lin = LayerRun::linear(e, 32, 4096, 4096);
-            let gemm = GemmRun::new(e, &inputs);
-            lin.and_then(|l| Ok((l, gemm?)))
-                .map_err(|e| format!("layer setup failed: {e}"))
-        });
-        match setup {
-            Ok((mut run, mut gemm)) => {
-                let (timing, gemm_timing) = time_pair(budget, || run.run(), || gemm.run());
-                for (op, timing) in [("linear", timing), ("linear_gemm", gemm_timing)] {
-                    rows.push(Row {
-                        op,
-                        variant: best.name.to_string(),
-                        isa: Some(best.isa),
-                        shape: "32x4096x4096".into(),
-                        timing,
-                        ops: Some(run.ops),
-                        bytes: Some(run.input_bytes),
-                        gops_unit: true,
-                        pct: None,
-                        paired_peak: None,
-                        fits_llc: None,
-                    });
+        if opts.wants(&id) {
+            progress.step(&id);
+            // The layer and the raw GEMM of its shape, timed alternately (the overhead line
+            // compares these two, not rows measured seconds apart).
+            let shape = GemmShape {
+                op: "gemm",
+                m: 32,
+                k: 4096,
+                n: 4096,
+            };
+            let inputs = GemmInputs::new(shape);
+            let setup = engine_for(best).map_err(|e| e.to_string()).and_then(|e| {
+                let lin = LayerRun::linear(e, 32, 4096, 4096);
+                let gemm = GemmRun::new(e, &inputs);
+                lin.and_then(|l| Ok((l, gemm?)))
+                    .map_err(|e| format!("layer setup failed: {e}"))
+            });
+            match setup {
+                Ok((mut run, mut gemm)) => {
+                    let (timing, gemm_timing) = time_pair(budget, || run.run(), || gemm.run());
+                    for (op, timing) in [("linear", timing), ("linear_gemm", gemm_timing)] {
+                        rows.push(Row {
+                            op,
+                            variant: best.name.to_string(),
+                            isa: Some(best.isa),
+                            shape: "32x4096x4096".into(),
+                            timing,
+                            ops: Some(run.ops),
+                            bytes: Some(run.input_bytes),
+                            gops_unit: true,
+                            pct: None,
+                            paired_peak: None,
+                            fits_llc: None,
+                        });
+                    }
                 }
+                Err(why) => skip(&mut progress, id, why),
             }
-            Err(why) => skip(&mut progress, id, why),
         }
     }
     progress.finish();
