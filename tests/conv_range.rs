@@ -416,10 +416,17 @@ fn range_errors_write_nothing() {
 /// One scratch reused across calls that change what an implicit-GEMM indirection list
 /// depends on (the input's contents and zero point in the same buffer, the range, the
 /// convolution's geometry, the input buffer itself) gives the bits of a fresh scratch:
-/// the lists kept for the next call are reused only when they are still right.
+/// the lists kept for the next call are reused only when they are still right. With i8
+/// input the tiles may read a flipped copy of the input kept in the scratch, whose
+/// address stays the same when the input buffer changes: the copy must be refreshed.
 #[test]
 fn a_reused_scratch_gives_the_bits_of_a_fresh_one() {
-    let mut rng = Rng(0x5c7a_7c11);
+    reused_scratch::<u8>(0x5c7a_7c11);
+    reused_scratch::<i8>(0x1d8e_22f3);
+}
+
+fn reused_scratch<X: QType>(seed: u64) {
+    let mut rng = Rng(seed);
     let s = Nhwc::new(2, 9, 11, 8);
     let geoms = [
         Conv2dGeometry::new(3, 3).with_padding([1; 4]),
@@ -462,7 +469,12 @@ fn a_reused_scratch_gives_the_bits_of_a_fresh_one() {
             for v in bufs[b].iter_mut() {
                 *v = rng.next() as u8;
             }
-            let zx = rng.next() as u8;
+            let input: &[X] = X::from_bytes_mut(&mut bufs[b]);
+            let zx = X::from_i32(if X::SIGNED {
+                rng.next() as u8 as i8 as i32
+            } else {
+                rng.next() as u8 as i32
+            });
             let os = conv.output_shape(s).unwrap();
             let total = os.n * os.h * os.w;
             let range = if round / 6 % 2 == 1 {
@@ -477,7 +489,7 @@ fn a_reused_scratch_gives_the_bits_of_a_fresh_one() {
                 (&mut want, &mut ConvScratch::new()),
             ] {
                 conv.forward_range_with_stage(
-                    &bufs[b],
+                    input,
                     s,
                     zx,
                     &OutputStage::i32(),
