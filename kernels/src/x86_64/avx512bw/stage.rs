@@ -333,7 +333,7 @@ pub(crate) unsafe fn epilogue<const M: usize, const XOR: bool>(
     // SAFETY: forwarded contract; the kind is the stage's.
     unsafe {
         if M < 12 {
-            return epilogue_k::<M, XOR, { kind::ANY }>(args, acc);
+            return epilogue_any::<M, XOR>(args, acc);
         }
         match stage_kind(&*args.stage) {
             kind::I32 => epilogue_k::<M, XOR, { kind::I32 }>(args, acc),
@@ -345,7 +345,7 @@ pub(crate) unsafe fn epilogue<const M: usize, const XOR: bool>(
     }
 }
 
-/// [`epilogue`] for a stage of kind `K`.
+/// [`epilogue`] for a stage of kind `K` (a full tile of 12 or more rows).
 ///
 /// Both halves' parameters are loaded first, then the rows are stored in order with one
 /// destination pointer stepped by the row stride; the `zb` correction is chosen once
@@ -366,10 +366,10 @@ unsafe fn epilogue_k<const M: usize, const XOR: bool, const K: u8>(
     // SAFETY: the conditions stated just above hold.
     unsafe {
         let stage = &*args.stage;
-        let es = match K {
-            kind::I32 | kind::F32 => 4,
-            kind::FP32 | kind::DOUBLE | kind::SINGLE => 1,
-            _ => stage.dst_type.size(),
+        let es = if K == kind::I32 || K == kind::F32 {
+            4
+        } else {
+            1
         };
         let span: u64 = ((1u64 << args.lane_end) - 1) & !((1u64 << args.lane_begin) - 1);
         let masks = [span as u16, (span >> 16) as u16];
@@ -421,14 +421,67 @@ unsafe fn epilogue_k<const M: usize, const XOR: bool, const K: u8>(
         let mut dst = dst;
         for row in acc.iter() {
             for h in 0..2 {
-                let d = dst.wrapping_add(16 * h * es);
-                if K == kind::ANY {
-                    store16(stage, &p[h], row[h], masks[h], d);
-                } else {
-                    store16_k::<K>(&p[h], row[h], masks[h], d);
-                }
+                store16_k::<K>(&p[h], row[h], masks[h], dst.wrapping_add(16 * h * es));
             }
             dst = dst.wrapping_add(row_bytes);
+        }
+    }
+}
+
+/// [`epilogue`] for a partial tile (fewer than 12 rows), the stage resolved per vector:
+/// one half at a time, skipping a half with no lane in the block. Partial tiles are a
+/// small share of any GEMM; this form keeps their many instances (every height, in
+/// every tile function) small, which matters for the build time of the instrumented
+/// fuzzing lane.
+///
+/// # Safety
+/// As for [`epilogue`].
+#[inline(always)]
+unsafe fn epilogue_any<const M: usize, const XOR: bool>(args: &TileArgs, acc: [[__m512i; 2]; M]) {
+    // AVX-512F+BW present; the per-column arrays hold NR entries; the stage
+    // parameters and destination are valid for the set lanes (tile contract); masked
+    // stores touch only those lanes.
+    // SAFETY: the conditions stated just above hold.
+    unsafe {
+        let stage = &*args.stage;
+        let es = stage.dst_type.size();
+        let mut rowsum = [0i32; M];
+        if args.zb_nonzero {
+            for (i, r) in rowsum.iter_mut().enumerate() {
+                *r = if args.rowsum.is_null() {
+                    row_sum::<XOR>(args.a.add(i * args.a_stride), args.k)
+                } else {
+                    *args.rowsum.add(i)
+                };
+            }
+        }
+        let span: u64 = ((1u64 << args.lane_end) - 1) & !((1u64 << args.lane_begin) - 1);
+        let za = _mm512_set1_epi32(args.za);
+        let panel_col = args.col0 - args.lane_begin;
+        for h in 0..2 {
+            let mask = (span >> (16 * h)) as u16;
+            if mask == 0 {
+                continue;
+            }
+            let mut p = load_params(stage, panel_col + 16 * h, mask);
+            // The bias joins the zero-point correction, as in `epilogue_k`.
+            let corr = _mm512_add_epi32(
+                _mm512_mullo_epi32(za, _mm512_loadu_si512(args.colcorr.add(16 * h) as *const _)),
+                p.bias,
+            );
+            p.bias = _mm512_setzero_si512();
+            let zb = _mm512_loadu_si512(args.zb.add(16 * h) as *const _);
+            for (i, row) in acc.iter().enumerate() {
+                let mut v = _mm512_add_epi32(row[h], corr);
+                if args.zb_nonzero {
+                    v = _mm512_sub_epi32(v, _mm512_mullo_epi32(zb, _mm512_set1_epi32(rowsum[i])));
+                }
+                let dst = args
+                    .dst
+                    .wrapping_add((i * args.dst_stride + 16 * h) * es)
+                    .wrapping_sub(args.lane_begin * es);
+                store16(stage, &p, v, mask, dst);
+            }
         }
     }
 }
