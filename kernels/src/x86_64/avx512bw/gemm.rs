@@ -102,7 +102,11 @@ pub(crate) unsafe fn widen_pairs<const XOR: bool>(
 }
 
 /// A tile of `M` rows.
-#[inline(always)]
+// Out of line, one function per instance: inlined, every height of every tile
+// function made `tile` one giant function, slow to build (the instrumented fuzzing
+// build most of all); a call per tile costs nothing next to its K loop.
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
     // SAFETY: AVX-512F+BW+VL present; A rows i < M have K bytes (read by widen_pairs
     // only); the panel holds ceil(K/2) pairs of 64 bytes; p < n <= CHUNK.

@@ -261,7 +261,11 @@ unsafe fn a_tail<const XOR: bool>(row: *const u8, k: usize) -> __m512i {
 }
 
 /// A tile of `M` rows.
-#[inline(always)]
+// Out of line, one function per instance: inlined, every height of every tile
+// function made `tile` one giant function, slow to build (the instrumented fuzzing
+// build most of all); a call per tile costs nothing next to its K loop.
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
     // SAFETY: AVX-512 VNNI present; A rows i < M have K bytes (a_group/a_tail stay
     // inside); the panel holds ceil(K/4) groups of 128 bytes.
@@ -334,7 +338,11 @@ unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
 ///
 /// # Safety
 /// As for [`tile_m`] with M = 12 and K ≥ 4.
-#[inline(always)]
+// Out of line, one function per instance: inlined, every height of every tile
+// function made `tile` one giant function, slow to build (the instrumented fuzzing
+// build most of all); a call per tile costs nothing next to its K loop.
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn tile_rows_asm<const XOR: bool>(args: &TileArgs) {
     // AVX-512 VNNI present; rows i < 12 of A hold K bytes, so each row pointer
     // is valid for the segment of 4·floor(K/4) bytes and for the tail; the panel holds
@@ -366,7 +374,11 @@ unsafe fn tile_rows_asm<const XOR: bool>(args: &TileArgs) {
 
 /// The one-row (GEMV) tile: two accumulator chains per half, so that consecutive
 /// `vpdpbusd` are independent; weights stream through once.
-#[inline(always)]
+// Out of line, one function per instance: inlined, every height of every tile
+// function made `tile` one giant function, slow to build (the instrumented fuzzing
+// build most of all); a call per tile costs nothing next to its K loop.
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn tile_m1<const XOR: bool>(args: &TileArgs) {
     // SAFETY: as for `tile_m` with M = 1.
     unsafe {
@@ -416,7 +428,11 @@ unsafe fn tile_m1<const XOR: bool>(args: &TileArgs) {
 /// A tile of `M` rows reading packed A ([`pack_a`]): one pointer walks the tile's
 /// groups, row `i` of a group at the constant offset `4·i`; the bytes are already
 /// canonical u8 and the row sums come with them.
-#[inline(always)]
+// Out of line, one function per instance: inlined, every height of every tile
+// function made `tile` one giant function, slow to build (the instrumented fuzzing
+// build most of all); a call per tile costs nothing next to its K loop.
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn tile_packed<const M: usize, const XOR: bool>(args: &TileArgs) {
     // SAFETY: AVX-512 VNNI present; the packed tile holds ceil(K/4) groups of 48 bytes
     // (rows ≥ M are never read); the panel holds ceil(K/4) groups of 128 bytes.

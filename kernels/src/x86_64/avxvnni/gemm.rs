@@ -99,7 +99,11 @@ unsafe fn a_tail<const XOR: bool>(row: *const u8, k: usize) -> __m256i {
 }
 
 /// A tile of `M` rows.
-#[inline(always)]
+// Out of line, one function per instance: inlined, every height of every tile
+// function made `tile` one giant function, slow to build (the instrumented fuzzing
+// build most of all); a call per tile costs nothing next to its K loop.
+#[inline(never)]
+#[target_feature(enable = "avx2,avxvnni")]
 unsafe fn tile_m<const M: usize, const XOR: bool>(args: &TileArgs) {
     // SAFETY: AVX-VNNI present; A rows i < M have K bytes (a_group/a_tail stay inside);
     // the panel holds ceil(K/4) groups of 64 bytes.
