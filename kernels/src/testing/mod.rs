@@ -1170,6 +1170,23 @@ pub fn gemm_sweep(kernel: &GemmKernel) -> Result<usize, String> {
         check_gemm(kernel, &case)?;
         count += 1;
     }
+    // The driver's loop over row blocks with a large B, panels in pairs where a tile
+    // row's output per panel is at most half a cache line: K just past the pairing
+    // threshold, enough row tiles to pair (and an edge tile), enough panels (an odd
+    // number, the last one partial) to leave the small-B path, a column block from the start or from inside the first panel, u8,
+    // i8 and i32 output.
+    let k = crate::table::PAIR_PANEL_BYTES / nr + kr + 1;
+    let panel_bytes = kernel.padded_k(k) * nr;
+    let panels = (crate::table::SMALL_B_BYTES / panel_bytes + 2) | 1;
+    for (idx, stage_idx) in [1, 4, 0].into_iter().enumerate() {
+        let n = panels * nr - 3;
+        let stage = stage_kind(&mut rng, stage_idx, n);
+        let m = crate::table::PAIR_MIN_TILES * mr + 1;
+        let mut case = GemmCase::random(&mut rng, m, n, k, stage, false);
+        case.cols = (if idx == 1 { nr / 2 + 1 } else { 0 }, n);
+        check_gemm(kernel, &case)?;
+        count += 1;
+    }
     // K large enough to wrap i32: |(a − za)(b − zb)| = 255·255 per term, K = 40000.
     for idx in 0..STAGE_KINDS.len() {
         let n = nr + 1 + idx % 3;
