@@ -212,6 +212,10 @@ pub struct APack {
     /// of [`GemmKernel::a_tile_bytes`], 64-byte aligned, and `args.rowsum` `args.m`
     /// values.
     pub indirect: Option<unsafe fn(&Indirect, &PackAArgs)>,
+    /// Packed-B bytes that each packed A tile runs across before the next tile, for a
+    /// kernel whose tiles are bound by L2 bandwidth (optimisation 7 of [`run_gemm`]);
+    /// 0 for the default loop nest.
+    pub b_block: usize,
 }
 
 /// Arguments of an A-packing call ([`APack::pack`]).
@@ -356,6 +360,17 @@ pub(crate) const SMALL_B_BYTES: usize = 512 * 1024;
 /// alternating two would push it out: 1024³ u8 ran 0.99× with pairs, 2048³ 1.01×.
 pub(crate) const PAIR_PANEL_BYTES: usize = 40 * 1024;
 
+/// The largest packed A tile (bytes) that [`APack::b_block`] keeps in L1 across a block
+/// of panels (of the 48 KiB of current x86 cores, leaving room for the panels' stream);
+/// a larger tile is evicted by the panels between its uses, so the default nest runs.
+pub(crate) const B_BLOCK_A_TILE_MAX: usize = 32 * 1024;
+
+/// Packed-A bytes a row block needs before [`APack::b_block`] applies: a smaller block
+/// stays in L2 while the panels stream past it, and the default nest was faster (AMX,
+/// alternated: 256×1024×4096 0.96×, 64×1024×4096 0.92× with the blocks of panels;
+/// 512×1024×4096 1.21×).
+pub(crate) const B_BLOCK_MIN_A: usize = 512 * 1024;
+
 /// Row tiles a block needs before its panels run in pairs: with fewer, the second
 /// half of a line comes only a few tiles after the first and is still cached
 /// (32×4096×4096 ran 0.99× with pairs).
@@ -372,7 +387,8 @@ pub(crate) const PAIR_MIN_TILES: usize = 8;
 /// else:
 ///     for each block of MC rows (MC·K bytes of A ≈ A_BLOCK_BYTES, a multiple of MR)
 ///         [pack the block's rows]
-///         for each group of G panels                (G = 1 or 2 panels of NR columns)
+///         for each group of G panels                (G = 1 or 2 panels of NR columns,
+///                                                    or APack::b_block bytes of them)
 ///             for each group of MR rows in the block
 ///                 for each panel p of the group
 ///                     kernel.tile(rows, panel p, lanes of p inside the block)
@@ -400,6 +416,14 @@ pub(crate) const PAIR_MIN_TILES: usize = 8;
 /// (2048³ u8 on `avx512vnni`: 1.010× in alternated runs; writing the tiles to a small
 /// hot buffer instead of the output was 1.03–1.04×, so most of what the output's line
 /// pattern costs at a 2048-byte row stride remains; prefetching the lines did not help).
+/// (7) for a kernel with [`APack::b_block`] (AMX, whose tiles read A and B faster than
+/// L2 delivers them) whose packed A tile fits L1 ([`B_BLOCK_A_TILE_MAX`]) and whose
+/// row block is large ([`B_BLOCK_MIN_A`]), a group is
+/// `b_block` bytes of panels, so each A tile is read from L2 once per group and then
+/// from L1; when every panel fits one group, the blocks are single tiles (each packed
+/// just before its panels, as with a small B). On the development machine, AMX in
+/// alternated runs: 1024³ 1.18–1.25×, 2048×1024×4096 1.39–1.41×, 2048×512×4096 1.40×,
+/// 512×1024×4096 1.06×, 1024×512×2048 1.07–1.09×.
 /// The order changes nothing in the results.
 ///
 /// # Safety
@@ -413,11 +437,6 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
     let last = (call.col_end - 1) / nr;
     let panels = last + 1 - first;
     let panel_bytes = kernel.padded_k(call.k) * nr;
-    let mc = if panels * panel_bytes <= SMALL_B_BYTES {
-        mr
-    } else {
-        balanced_rows(call.m, kernel.block_rows(call.k), mr)
-    };
     let pack = match (kernel.pack_a, call.pack_a) {
         (Some(ap), PackAMode::Always) => Some(ap),
         (Some(ap), PackAMode::Auto)
@@ -432,13 +451,36 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
             && !call.scratch.is_null()
             && call.scratch_len >= kernel.scratch_len(call.m, call.k)
     });
-    // Panels each row tile runs back to back (optimisation 6 above).
-    // SAFETY: `call.stage` is valid (caller contract).
-    let es = unsafe { (*call.stage).dst_type.size() };
-    let group = if nr * es <= 32 && panel_bytes > PAIR_PANEL_BYTES && mc >= PAIR_MIN_TILES * mr {
-        2
-    } else {
-        1
+    // Rows per block and panels each row tile runs back to back (optimisations 6, 7).
+    let blocked = balanced_rows(call.m, kernel.block_rows(call.k), mr);
+    let b_block = pack
+        .filter(|ap| {
+            let tile_bytes = (ap.tile_bytes)(call.k);
+            ap.b_block > 0
+                && tile_bytes <= B_BLOCK_A_TILE_MAX
+                && blocked / mr * tile_bytes >= B_BLOCK_MIN_A
+        })
+        .map(|ap| ap.b_block);
+    let (mc, group) = match b_block {
+        Some(bytes) => {
+            let per = (bytes / panel_bytes).max(1);
+            if panels <= per {
+                (mr, panels)
+            } else {
+                (blocked, per)
+            }
+        }
+        None => {
+            let mc = if panels * panel_bytes <= SMALL_B_BYTES {
+                mr
+            } else {
+                blocked
+            };
+            // SAFETY: `call.stage` is valid (caller contract).
+            let es = unsafe { (*call.stage).dst_type.size() };
+            let pair = nr * es <= 32 && panel_bytes > PAIR_PANEL_BYTES && mc >= PAIR_MIN_TILES * mr;
+            (mc, if pair { 2 } else { 1 })
+        }
     };
     let tile = match kernel.session {
         Some(session) => {

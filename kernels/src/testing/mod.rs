@@ -1187,6 +1187,31 @@ pub fn gemm_sweep(kernel: &GemmKernel) -> Result<usize, String> {
         check_gemm(kernel, &case)?;
         count += 1;
     }
+    // A kernel that runs each packed A tile across a block of panels (`APack::b_block`):
+    // the deepest K whose tile still qualifies (a partial last chunk of K), more panels
+    // than one block holds (an odd count, the last one partial), just enough rows for
+    // a row block to qualify (the last tile partial), a column block from inside the
+    // first panel; and the same with every panel in one block.
+    if let Some(ap) = kernel.pack_a.filter(|ap| ap.b_block > 0) {
+        let k = (1..=crate::table::B_BLOCK_A_TILE_MAX)
+            .rev()
+            .find(|&k| (ap.tile_bytes)(k) <= crate::table::B_BLOCK_A_TILE_MAX && k % 64 != 0)
+            .unwrap_or(1);
+        let panel_bytes = kernel.padded_k(k) * nr;
+        let per_block = (ap.b_block / panel_bytes).max(1);
+        for (idx, panels) in [(per_block + 2) | 1, per_block.min(3)]
+            .into_iter()
+            .enumerate()
+        {
+            let n = panels * nr - 5;
+            let m = crate::table::B_BLOCK_MIN_A / (ap.tile_bytes)(k) * mr + 5;
+            let stage = stage_kind(&mut rng, idx + 1, n);
+            let mut case = GemmCase::random(&mut rng, m, n, k, stage, false);
+            case.cols = (nr / 2 + 1, n);
+            check_gemm(kernel, &case)?;
+            count += 1;
+        }
+    }
     // K large enough to wrap i32: |(a − za)(b − zb)| = 255·255 per term, K = 40000.
     for idx in 0..STAGE_KINDS.len() {
         let n = nr + 1 + idx % 3;

@@ -68,6 +68,7 @@ pub static GEMM: GemmKernel = GemmKernel {
         tile_bytes: a_tile_bytes,
         pack: pack_a,
         indirect: None,
+        b_block: 0,
     }),
     tile,
     tile_indirect: Some(tile_indirect),
