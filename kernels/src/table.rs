@@ -146,6 +146,13 @@ pub struct TileSession {
     /// # Safety
     /// As for [`GemmKernel::tile`], inside `begin` … `end` on this thread.
     pub tile: unsafe fn(&TileArgs),
+    /// Several tiles with disjoint outputs, as `tile` on each in order; the kernel may
+    /// overlap the work of consecutive tiles ([`run_gemm`] hands its tiles over in
+    /// batches).
+    ///
+    /// # Safety
+    /// As for `tile`, for every element.
+    pub run: unsafe fn(&[TileArgs]),
     /// Releases the state.
     ///
     /// # Safety
@@ -482,6 +489,10 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
             (mc, if pair { 2 } else { 1 })
         }
     };
+    // A session that runs tiles in batches gets them RUN_BATCH at a time, in order.
+    let run = kernel.session.map(|session| session.run);
+    let mut batch = [const { core::mem::MaybeUninit::<TileArgs>::uninit() }; RUN_BATCH];
+    let mut len = 0;
     let tile = match kernel.session {
         Some(session) => {
             // SAFETY: the CPU supports the kernel's ISA (caller contract); `end` runs
@@ -539,11 +550,35 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
                 for p in p0..=p1 {
                     // SAFETY: i0 < m and panel p overlaps the block (caller contract);
                     // the packed tile (i0 − r0)/mr exists when packing.
-                    unsafe { tile_at(kernel, tile, call, i0, mr.min(r1 - i0), p, source, r0) };
+                    let args =
+                        unsafe { tile_args(kernel, call, i0, mr.min(r1 - i0), p, source, r0) };
+                    match run {
+                        Some(run) => {
+                            batch[len].write(args);
+                            len += 1;
+                            if len == RUN_BATCH {
+                                // SAFETY: batch[..len] are written tiles of this call,
+                                // inside the session (`run` is the session's).
+                                unsafe { run_batch(run, &batch, len) };
+                                len = 0;
+                            }
+                        }
+                        // the tile's pointers are valid (`tile_args`); the CPU supports
+                        // the kernel's ISA, and `tile` is its tile function or its
+                        // session's inside the session.
+                        // SAFETY: the conditions stated just above hold.
+                        None => unsafe { tile(&args) },
+                    }
                 }
                 i0 += mr;
             }
             p0 = p1 + 1;
+        }
+        // The block's tiles are done before the next block is packed over them.
+        if let Some(run) = run {
+            // SAFETY: as above.
+            unsafe { run_batch(run, &batch, len) };
+            len = 0;
         }
         r0 = r1;
     }
@@ -581,25 +616,47 @@ enum ASource {
     },
 }
 
-/// Runs the tile of rows `i0..i0 + m` and panel `p` of `call`, in the row block that
-/// starts at `r0`.
+/// Tiles per [`TileSession::run`] call: the kernel may overlap consecutive tiles of a
+/// batch (AMX: one tile's output stage with the next one's products), so only the
+/// last tile of each batch runs alone.
+const RUN_BATCH: usize = 32;
+
+/// Runs the first `len` tiles of `batch` through a session's `run` (nothing when
+/// `len` is 0).
+///
+/// # Safety
+/// `batch[..len]` are initialised, each valid for the session's tile function, and the
+/// session is running on this thread.
+unsafe fn run_batch(
+    run: unsafe fn(&[TileArgs]),
+    batch: &[core::mem::MaybeUninit<TileArgs>; RUN_BATCH],
+    len: usize,
+) {
+    if len > 0 {
+        // SAFETY: the first `len` elements are initialised (contract), and
+        // `MaybeUninit<T>` has the layout of `T`.
+        let tiles = unsafe { core::slice::from_raw_parts(batch.as_ptr() as *const TileArgs, len) };
+        // SAFETY: forwarded contract.
+        unsafe { run(tiles) };
+    }
+}
+
+/// The arguments of the tile of rows `i0..i0 + m` and panel `p` of `call`, in the row
+/// block that starts at `r0`.
 ///
 /// # Safety
 /// As for [`run_gemm`], with `i0 + m <= call.m`, panel `p` overlapping
-/// `col_begin..col_end`, `source` describing the block's packed rows if packed, and
-/// `tile` the kernel's tile function (or its session's, inside the session).
+/// `col_begin..col_end`, and `source` describing the block's packed rows if packed.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn tile_at(
+unsafe fn tile_args(
     kernel: &GemmKernel,
-    tile: unsafe fn(&TileArgs),
     call: &GemmCall,
     i0: usize,
     m: usize,
     p: usize,
     source: ASource,
     r0: usize,
-) {
+) -> TileArgs {
     let nr = kernel.nr;
     let lane_begin = call.col_begin.max(p * nr) - p * nr;
     let lane_end = call.col_end.min((p + 1) * nr) - p * nr;
@@ -629,7 +686,7 @@ unsafe fn tile_at(
             unsafe { rowsum.add(i0 - r0) },
         ),
     };
-    let args = TileArgs {
+    TileArgs {
         a,
         a_stride: if a_packed { 0 } else { call.a_stride },
         a_xor: if a_packed { 0 } else { call.a_xor },
@@ -655,12 +712,7 @@ unsafe fn tile_at(
                 .add((i0 * call.dst_stride + (col0 - call.col_begin)) * esize)
         },
         dst_stride: call.dst_stride,
-    };
-    // the tile's pointers are valid as derived above; the CPU supports the
-    // kernel's ISA, and `tile` is its tile function or its session's inside the session
-    // (caller contract).
-    // SAFETY: the conditions stated just above hold.
-    unsafe { tile(&args) };
+    }
 }
 
 /// Arguments of one run of the quantized add (ONNX QLinearAdd), [`OpsKernels::add`]:

@@ -28,7 +28,9 @@
 //!
 //! The tile configuration is loaded once per [`run_gemm`](crate::run_gemm) call (the
 //! table's [`TileSession`]) and the tile state released after its last tile; a tile
-//! called on its own loads and releases it itself. Per tile, `ldtilecfg` and
+//! called on its own loads and releases it itself. Inside the session the driver hands
+//! the tiles over in batches ([`TileSession::run`]): from K = 1024 on, each tile's
+//! `tdpbusd` run while the previous tile's output stage runs on the vector units. Per tile, `ldtilecfg` and
 //! `tilerelease` cost 5–20 % of a GEMM (512³ +20 %, 1024³ +11 %, 2048³ +7 % without
 //! them, `zeropoint bench`).
 //!
@@ -79,6 +81,7 @@ pub static GEMM: GemmKernel = GemmKernel {
     session: Some(TileSession {
         begin,
         tile: tile_in_session,
+        run: run_in_session,
         end,
     }),
 };
@@ -252,35 +255,134 @@ unsafe fn tile_vnni(args: &TileArgs) {
     }
 }
 
-/// A packed: the tile loop above, then the epilogue per 16 rows. `IN_SESSION`: the
-/// configuration is loaded already and stays (else the tile loads it and releases the
-/// tile state at the end).
+/// A packed: the tile loop above ([`product`]), then the epilogue per 16 rows.
+/// `IN_SESSION`: the configuration is loaded already and stays (else the tile loads it
+/// and releases the tile state at the end).
 ///
 /// # Safety
 /// As for [`tile`], with `a` the tile's packed rows and `rowsum` its row sums; inside a
 /// session when `IN_SESSION`.
 #[inline(always)]
 unsafe fn tile_amx<const IN_SESSION: bool>(args: &TileArgs) {
-    let groups = args.k.div_ceil(KR);
-    let full = groups / 16;
-    let rest = groups % 16;
-    // Neither buffer is zeroed per tile (6 KiB of stores): the tail is written only
-    // when K needs it, and the tile stores write all of `c`.
-    let mut tail = core::mem::MaybeUninit::<Tail>::uninit();
-    // SAFETY: the panel holds ceil(K/4) groups (contract).
-    let tail_ptr = unsafe { b_tail(args, &mut tail) };
     let mut c = core::mem::MaybeUninit::<Acc>::uninit();
-    let c_ptr = c.as_mut_ptr() as *mut i32;
     // the tile state is usable (contract), configured by `ldtilecfg` here or by the
-    // session's `begin`; the asm reads `full` chunks of the packed A tile (2048 bytes
-    // per chunk) and of the panel (2048 bytes per chunk), then one chunk of A and of
-    // `tail` when `rest > 0`; it writes the 32×32 i32 buffer `c`; outside a session
-    // the tile state is released after it.
+    // session's `begin`, and released here outside a session; `product` writes all of
+    // `c` (its contract is the tile's).
     // SAFETY: the conditions stated just above hold.
     unsafe {
         if !IN_SESSION {
             core::arch::asm!("ldtilecfg [{cfg}]", cfg = in(reg) CONFIG.0.as_ptr(), options(nostack));
         }
+        product(args, &mut c);
+        if !IN_SESSION {
+            core::arch::asm!("tilerelease", options(nostack));
+        }
+        finish(args, c.assume_init_ref());
+    }
+}
+
+/// Depth from which [`run_in_session`] overlaps a tile's products with the previous
+/// tile's output stage. Below it the products are too short to hide the stage, and
+/// the overlap cost more than it saved (512³: 0.93–0.95×); from it on it gained
+/// (1024³ 1.03–1.04×, 2048×4096×1024 1.07×, 2048³ 1.14×; alternated runs).
+const OVERLAP_MIN_K: usize = 1024;
+
+/// [`TileSession::run`]: the tiles in order. From [`OVERLAP_MIN_K`] on, each packed
+/// tile's products are issued to the tile unit ([`products_issue`]), then the previous
+/// tile's output stage runs on the vector units ([`finish`]) while they compute, then
+/// the products are stored ([`products_store`]); shallower packed tiles run as
+/// [`tile_in_session`], tiles of A in place as [`tile_vnni`].
+///
+/// The output stage of a 32×32 tile costs about as much as 500 to 1000 K values of
+/// products: without it, 1024³ ran 1.59× and 2048³ 1.31× as fast (same machine,
+/// alternated), and run back to back the tile unit waits for it. The stores come after
+/// the stage: issued before it, they held its loads back (2048³ 0.98× instead of
+/// 1.14×).
+///
+/// # Safety
+/// As for [`tile_in_session`], for every element of `tiles`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn run_in_session(tiles: &[TileArgs]) {
+    let mut c = [
+        core::mem::MaybeUninit::<Acc>::uninit(),
+        core::mem::MaybeUninit::<Acc>::uninit(),
+    ];
+    let mut tail = core::mem::MaybeUninit::<Tail>::uninit();
+    // The tile whose products are in `c[index & 1]` and whose output stage is to come.
+    let mut pending: Option<usize> = None;
+    for (j, args) in tiles.iter().enumerate() {
+        if args.a_packed && args.k < OVERLAP_MIN_K {
+            if let Some(i) = pending.take() {
+                // SAFETY: as below: tile `i`'s products are all of `c[i & 1]`.
+                unsafe { finish(&tiles[i], c[i & 1].assume_init_ref()) };
+            }
+            // SAFETY: forwarded contract (inside the session).
+            unsafe { tile_amx::<true>(args) };
+            continue;
+        }
+        // Every tile satisfies the tile contract inside this session (caller contract);
+        // `product` wrote all of `c[i & 1]` for the pending tile `i`, and tile `j`
+        // writes the other buffer (`i = j − 1` whenever a tile is pending here).
+        // SAFETY: the conditions stated just above hold.
+        unsafe {
+            if args.a_packed {
+                // The previous tile's output stage between this tile's products and
+                // their stores: the tile stores would otherwise hold its loads back.
+                products_issue(args, &mut tail);
+                if let Some(i) = pending {
+                    finish(&tiles[i], c[i & 1].assume_init_ref());
+                }
+                products_store(&mut c[j & 1]);
+                pending = Some(j);
+            } else {
+                if let Some(i) = pending.take() {
+                    finish(&tiles[i], c[i & 1].assume_init_ref());
+                }
+                tile_vnni(args);
+            }
+        }
+    }
+    if let Some(i) = pending {
+        // SAFETY: as in the loop: tile `i`'s products are all of `c[i & 1]`.
+        unsafe { finish(&tiles[i], c[i & 1].assume_init_ref()) };
+    }
+}
+
+/// The products of a packed tile: [`products_issue`] then [`products_store`].
+///
+/// # Safety
+/// As for [`tile`], with `a` the tile's packed rows; AMX tile state configured with
+/// [`CONFIG`] on this thread.
+#[inline(always)]
+unsafe fn product(args: &TileArgs, c: &mut core::mem::MaybeUninit<Acc>) {
+    let mut tail = core::mem::MaybeUninit::<Tail>::uninit();
+    // SAFETY: forwarded contract; `tail` outlives both calls.
+    unsafe {
+        products_issue(args, &mut tail);
+        products_store(c);
+    }
+}
+
+/// `tdpbusd` over every chunk of K of a packed tile into the accumulator tiles
+/// `tmm0..4` (which stay there, for [`products_store`]); `tail` receives the panel's
+/// last partial chunk, zero-padded, when K needs one.
+///
+/// # Safety
+/// As for [`product`]; `tail` stays valid and unchanged until the tile loads issued
+/// here have run (the next write to it in program order is fine).
+#[inline(always)]
+unsafe fn products_issue(args: &TileArgs, tail: &mut core::mem::MaybeUninit<Tail>) {
+    let groups = args.k.div_ceil(KR);
+    let full = groups / 16;
+    let rest = groups % 16;
+    // The tail is written only when K needs it (no per-tile zeroing).
+    // SAFETY: the panel holds ceil(K/4) groups (contract).
+    let tail_ptr = unsafe { b_tail(args, tail) };
+    // the tile state is configured (contract); the asm reads `full` chunks of the
+    // packed A tile (2048 bytes per chunk) and of the panel (2048 bytes per chunk),
+    // then one chunk of A and of `tail` when `rest > 0`, and writes only tile registers.
+    // SAFETY: the conditions stated just above hold.
+    unsafe {
         core::arch::asm!(
             "tilezero tmm0",
             "tilezero tmm1",
@@ -314,10 +416,6 @@ unsafe fn tile_amx<const IN_SESSION: bool>(args: &TileArgs) {
             "tdpbusd tmm2, tmm5, tmm6",
             "tdpbusd tmm3, tmm5, tmm7",
             "4:",
-            "tilestored [{c} + {s}*1], tmm0",
-            "tilestored [{c} + {s}*1 + 64], tmm1",
-            "tilestored [{c16} + {s}*1], tmm2",
-            "tilestored [{c16} + {s}*1 + 64], tmm3",
             a = inout(reg) args.a => _,
             b = inout(reg) args.b => _,
             k64 = in(reg) KC,
@@ -325,17 +423,33 @@ unsafe fn tile_amx<const IN_SESSION: bool>(args: &TileArgs) {
             n = inout(reg) full => _,
             rest = in(reg) rest,
             t = in(reg) tail_ptr,
+            options(nostack, readonly),
+        );
+    }
+}
+
+/// Stores the accumulator tiles `tmm0..4` of [`products_issue`] to `c` (all 32×32).
+///
+/// # Safety
+/// After [`products_issue`] on this thread, with no tile instruction in between.
+#[inline(always)]
+unsafe fn products_store(c: &mut core::mem::MaybeUninit<Acc>) {
+    let c_ptr = c.as_mut_ptr() as *mut i32;
+    // the four tile stores write the 4 KiB of `c` (16 rows of 128 bytes per
+    // half, 64-byte aligned), from tiles that hold the products (contract).
+    // SAFETY: the conditions stated just above hold.
+    unsafe {
+        core::arch::asm!(
+            "tilestored [{c} + {s}*1], tmm0",
+            "tilestored [{c} + {s}*1 + 64], tmm1",
+            "tilestored [{c16} + {s}*1], tmm2",
+            "tilestored [{c16} + {s}*1 + 64], tmm3",
+            s = in(reg) NR * KR,
             c = in(reg) c_ptr,
             c16 = in(reg) c_ptr.add(16 * NR),
             options(nostack),
         );
-        if !IN_SESSION {
-            core::arch::asm!("tilerelease", options(nostack));
-        }
     }
-    // SAFETY: the four tile stores wrote all 32 rows × 128 bytes of `c`; the rest is
-    // the tile's contract.
-    unsafe { finish(args, &c.assume_init()) };
 }
 
 /// The 32×32 i32 results of a tile (cache-line aligned: tile stores must not split
