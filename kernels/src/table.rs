@@ -417,15 +417,15 @@ pub(crate) const PAIR_MIN_TILES: usize = 8;
 /// microkernel, the i8→u8 flip and the row sums done once instead of once per panel;
 /// (6) G = 2 when a tile row's output in one panel is at most half a cache line (u8/i8
 /// output with NR = 32), a panel is too large to stay in L1 anyway
-/// (`NR·K` > [`PAIR_PANEL_BYTES`]) and the block has at least [`PAIR_MIN_TILES`] row
+/// (`NR·K` > 40 KiB) and the block has at least 8 row
 /// tiles: the tile's two halves of each output line are then
 /// written back to back instead of a row block apart, when the line has long left L1
 /// (2048³ u8 on `avx512vnni`: 1.010× in alternated runs; writing the tiles to a small
 /// hot buffer instead of the output was 1.03–1.04×, so most of what the output's line
 /// pattern costs at a 2048-byte row stride remains; prefetching the lines did not help).
 /// (7) for a kernel with [`APack::b_block`] (AMX, whose tiles read A and B faster than
-/// L2 delivers them) whose packed A tile fits L1 ([`B_BLOCK_A_TILE_MAX`]) and whose
-/// row block is large ([`B_BLOCK_MIN_A`]), a group is
+/// L2 delivers them) whose packed A tile fits L1 (32 KiB) and whose
+/// row block is large (512 KiB), a group is
 /// `b_block` bytes of panels, so each A tile is read from L2 once per group and then
 /// from L1; when every panel fits one group, the blocks are single tiles (each packed
 /// just before its panels, as with a small B). On the development machine, AMX in
