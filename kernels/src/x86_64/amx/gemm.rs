@@ -29,7 +29,7 @@
 //! The tile configuration is loaded once per [`run_gemm`](crate::run_gemm) call (the
 //! table's [`TileSession`]) and the tile state released after its last tile; a tile
 //! called on its own loads and releases it itself. Inside the session the driver hands
-//! the tiles over in batches ([`TileSession::run`]): from K = 1024 on, each tile's
+//! the tiles over in batches ([`TileSession::run`]): from K = 768 on, each tile's
 //! `tdpbusd` run while the previous tile's output stage runs on the vector units. Per tile, `ldtilecfg` and
 //! `tilerelease` cost 5–20 % of a GEMM (512³ +20 %, 1024³ +11 %, 2048³ +7 % without
 //! them, `zeropoint bench`).
@@ -283,9 +283,10 @@ unsafe fn tile_amx<const IN_SESSION: bool>(args: &TileArgs) {
 
 /// Depth from which [`run_in_session`] overlaps a tile's products with the previous
 /// tile's output stage. Below it the products are too short to hide the stage, and
-/// the overlap cost more than it saved (512³: 0.93–0.95×); from it on it gained
-/// (1024³ 1.03–1.04×, 2048×4096×1024 1.07×, 2048³ 1.14×; alternated runs).
-const OVERLAP_MIN_K: usize = 1024;
+/// the overlap cost more than it saved (K = 512, 576 and 640: 0.94–0.95×); from it on
+/// it gained (K = 768: 1.06–1.07×, 1024³ 1.03–1.04×, 2048×4096×1024 1.07×, 2048³
+/// 1.14×; alternated runs).
+const OVERLAP_MIN_K: usize = 768;
 
 /// [`TileSession::run`]: the tiles in order. From [`OVERLAP_MIN_K`] on, each packed
 /// tile's products are issued to the tile unit ([`products_issue`]), then the previous
