@@ -420,20 +420,30 @@ pub(crate) unsafe fn indirect_tile_rows(
 /// Packs A through an indirection list ([`zeropoint_kernels::APack::indirect`]).
 pub(crate) type PackIndirect = unsafe fn(&Indirect, &zeropoint_kernels::PackAArgs);
 
+/// How [`packed_tile_rows`] runs the tiles of a packed A tile.
+#[derive(Clone, Copy)]
+pub(crate) enum PackedTiles {
+    /// One at a time through the kernel's tile function.
+    Each(unsafe fn(&TileArgs)),
+    /// In batches through the kernel's session (`TileSession::run`), inside the
+    /// session: the kernel may overlap consecutive panels (AMX: a panel's products
+    /// with the previous panel's output stage).
+    Batch(unsafe fn(&[TileArgs])),
+}
+
 /// One tile of `m ≤ MR` rows of `A·B` over every panel of `b` (all `N` columns), A
-/// being one tile packed in `b`'s kernel's layout with its row sums, through `tile` (the
-/// kernel's tile function, or its session's inside the session).
+/// being one tile packed in `b`'s kernel's layout with its row sums, through `tiles`.
 ///
 /// # Safety
-/// `tile` is `b.gemm_kernel().tile`, or the kernel's session's tile between its
-/// `begin` and `end` on this thread; `a` holds one packed tile for `b.k()` (64-byte
+/// `tiles` is `Each(b.gemm_kernel().tile)`, or `Batch` of the kernel's session's run
+/// between its `begin` and `end` on this thread; `a` holds one packed tile for `b.k()` (64-byte
 /// aligned) and `rowsum` its `m` row sums; `1 ≤ m ≤ MR`; `raw` was lowered for `b.n()`
 /// columns from a stage that is still alive; `dst` is valid for `m` rows of `b.n()`
 /// elements of `raw.dst_type`, `dst_stride` elements apart.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn packed_tile_rows(
     b: &PackedWeights,
-    tile: unsafe fn(&TileArgs),
+    tiles: PackedTiles,
     raw: &zeropoint_kernels::OutputStage,
     a: *const u8,
     rowsum: *const i32,
@@ -446,7 +456,11 @@ pub(crate) unsafe fn packed_tile_rows(
     let nr = kernel.nr;
     let panel_bytes = kernel.padded_k(b.k) * nr;
     let esize = raw.dst_type.size();
-    for p in 0..kernel.panels(b.n) {
+    const BATCH: usize = zeropoint_kernels::TileSession::RUN_BATCH;
+    let mut batch = [const { core::mem::MaybeUninit::<TileArgs>::uninit() }; BATCH];
+    let mut len = 0;
+    let panels = kernel.panels(b.n);
+    for p in 0..panels {
         let args = TileArgs {
             a,
             a_stride: 0,
@@ -473,9 +487,28 @@ pub(crate) unsafe fn packed_tile_rows(
             dst: unsafe { dst.add(p * nr * esize) },
             dst_stride,
         };
-        // The tile's pointers are valid as derived above and by the caller's contract.
-        // SAFETY: the conditions stated just above hold.
-        unsafe { tile(&args) };
+        match tiles {
+            // The tile's pointers are valid as derived above and by the caller's
+            // contract.
+            // SAFETY: the conditions stated just above hold.
+            PackedTiles::Each(tile) => unsafe { tile(&args) },
+            PackedTiles::Batch(run) => {
+                batch[len].write(args);
+                len += 1;
+                if len == BATCH || p + 1 == panels {
+                    // the first `len` elements were written above (`MaybeUninit<T>`
+                    // has the layout of `T`), each a valid tile as derived above; `run`
+                    // is the session's, inside the session (caller contract).
+                    // SAFETY: the conditions stated just above hold.
+                    unsafe {
+                        let done =
+                            core::slice::from_raw_parts(batch.as_ptr() as *const TileArgs, len);
+                        run(done);
+                    }
+                    len = 0;
+                }
+            }
+        }
     }
 }
 

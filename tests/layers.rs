@@ -627,6 +627,14 @@ fn conv2d_geometries_are_bit_exact_on_every_engine() {
             16,
             Conv2dGeometry::new(3, 3).with_padding([1; 4]),
         ),
+        // K = 864 over three panels of output channels (the last partial), five tiles
+        // of 32 pixels (the last partial): deep enough for AMX to overlap one panel's
+        // products with the previous panel's output stage.
+        (
+            Nhwc::new(1, 12, 12, 96),
+            70,
+            Conv2dGeometry::new(3, 3).with_padding([1; 4]),
+        ),
     ];
     let mut rng = Rng(0xfeed);
     for (ci, (s, oc, g)) in cases.into_iter().enumerate() {

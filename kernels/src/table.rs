@@ -616,10 +616,14 @@ enum ASource {
     },
 }
 
-/// Tiles per [`TileSession::run`] call: the kernel may overlap consecutive tiles of a
-/// batch (AMX: one tile's output stage with the next one's products), so only the
-/// last tile of each batch runs alone.
-const RUN_BATCH: usize = 32;
+const RUN_BATCH: usize = TileSession::RUN_BATCH;
+
+impl TileSession {
+    /// Tiles per [`TileSession::run`] call from [`run_gemm`]: the kernel may overlap
+    /// consecutive tiles of a batch (AMX: one tile's output stage with the next one's
+    /// products), so only the last tile of each batch runs alone.
+    pub const RUN_BATCH: usize = 32;
+}
 
 /// Runs the first `len` tiles of `batch` through a session's `run` (nothing when
 /// `len` is 0).

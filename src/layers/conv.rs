@@ -5,7 +5,9 @@ use super::{
     check_tensor, quantize_weights, slice_stage, zero_points_of, Activation, Nhwc, RequantScheme,
     StaticQuant, WeightQuantization,
 };
-use crate::gemm::{indirect_tile_rows, packed_tile_rows, IndirectTile, Line, PackIndirect};
+use crate::gemm::{
+    indirect_tile_rows, packed_tile_rows, IndirectTile, Line, PackIndirect, PackedTiles,
+};
 use crate::params::check_scale;
 use crate::{
     Engine, Error, Matrix, MatrixMut, OutType, OutputStage, PackedWeights, PerChannel, QType,
@@ -801,7 +803,9 @@ impl Conv2d {
         let session = kernel
             .session
             .filter(|_| matches!(mode, IndirectMode::Pack(_)));
-        let packed_tile = session.map_or(kernel.tile, |s| s.tile);
+        let packed_tile = session.map_or(PackedTiles::Each(kernel.tile), |s| {
+            PackedTiles::Batch(s.run)
+        });
         let a_lines = kernel.a_tile_bytes(self.geom.kernel.0 * self.geom.kernel.1 * seg);
         if list.a_tile.len() < a_lines.div_ceil(64) {
             list.a_tile.resize(a_lines.div_ceil(64), Line([0; 64]));
@@ -918,8 +922,8 @@ impl Conv2d {
                             // (resized above), `rowsum` 64 ≥ m values.
                             // SAFETY: the conditions stated just above hold.
                             unsafe { pack(&ind, &args) };
-                            // `packed_tile` is the kernel's tile, or its session's inside
-                            // the session begun above; the packed tile and its row sums
+                            // `packed_tile` is the kernel's tile, or its session's run
+                            // inside the session begun above; the packed tile and its row sums
                             // were just written; `raw` and `dst` as for the indirect tile
                             // above.
                             // SAFETY: the conditions stated just above hold.
