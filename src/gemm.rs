@@ -16,7 +16,7 @@ use core::ops::Range;
 use std::cell::Cell;
 
 use zeropoint_kernels::{
-    run_gemm, GemmCall, GemmKernel, Indirect, Isa, PackAMode, PackArgs, TileArgs,
+    run_gemm, GemmCall, GemmKernel, Indirect, Isa, PackAMode, PackArgs, TileArgs, TileBatch,
 };
 
 use crate::matrix::{Matrix, MatrixMut};
@@ -421,21 +421,23 @@ pub(crate) unsafe fn indirect_tile_rows(
 pub(crate) type PackIndirect = unsafe fn(&Indirect, &zeropoint_kernels::PackAArgs);
 
 /// How [`packed_tile_rows`] runs the tiles of a packed A tile.
-#[derive(Clone, Copy)]
+// One value per convolution range, on the stack for that range: the batch's size
+// (a few KiB) costs nothing there, and boxing it would allocate on every call.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum PackedTiles {
     /// One at a time through the kernel's tile function.
     Each(unsafe fn(&TileArgs)),
-    /// In batches through the kernel's session (`TileSession::run`), inside the
-    /// session: the kernel may overlap consecutive panels (AMX: a panel's products
-    /// with the previous panel's output stage).
-    Batch(unsafe fn(&[TileArgs])),
+    /// In batches through the kernel's session, inside the session: the kernel may
+    /// overlap consecutive panels (AMX: a panel's products with the previous panel's
+    /// output stage).
+    Batch(TileBatch),
 }
 
 /// One tile of `m ≤ MR` rows of `A·B` over every panel of `b` (all `N` columns), A
 /// being one tile packed in `b`'s kernel's layout with its row sums, through `tiles`.
 ///
 /// # Safety
-/// `tiles` is `Each(b.gemm_kernel().tile)`, or `Batch` of the kernel's session's run
+/// `tiles` is `Each(b.gemm_kernel().tile)`, or a `Batch` of the kernel's session
 /// between its `begin` and `end` on this thread; `a` holds one packed tile for `b.k()` (64-byte
 /// aligned) and `rowsum` its `m` row sums; `1 ≤ m ≤ MR`; `raw` was lowered for `b.n()`
 /// columns from a stage that is still alive; `dst` is valid for `m` rows of `b.n()`
@@ -443,7 +445,7 @@ pub(crate) enum PackedTiles {
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn packed_tile_rows(
     b: &PackedWeights,
-    tiles: PackedTiles,
+    tiles: &mut PackedTiles,
     raw: &zeropoint_kernels::OutputStage,
     a: *const u8,
     rowsum: *const i32,
@@ -456,11 +458,7 @@ pub(crate) unsafe fn packed_tile_rows(
     let nr = kernel.nr;
     let panel_bytes = kernel.padded_k(b.k) * nr;
     let esize = raw.dst_type.size();
-    const BATCH: usize = zeropoint_kernels::TileSession::RUN_BATCH;
-    let mut batch = [const { core::mem::MaybeUninit::<TileArgs>::uninit() }; BATCH];
-    let mut len = 0;
-    let panels = kernel.panels(b.n);
-    for p in 0..panels {
+    for p in 0..kernel.panels(b.n) {
         let args = TileArgs {
             a,
             a_stride: 0,
@@ -487,28 +485,19 @@ pub(crate) unsafe fn packed_tile_rows(
             dst: unsafe { dst.add(p * nr * esize) },
             dst_stride,
         };
-        match tiles {
-            // The tile's pointers are valid as derived above and by the caller's
-            // contract.
-            // SAFETY: the conditions stated just above hold.
-            PackedTiles::Each(tile) => unsafe { tile(&args) },
-            PackedTiles::Batch(run) => {
-                batch[len].write(args);
-                len += 1;
-                if len == BATCH || p + 1 == panels {
-                    // the first `len` elements were written above (`MaybeUninit<T>`
-                    // has the layout of `T`), each a valid tile as derived above; `run`
-                    // is the session's, inside the session (caller contract).
-                    // SAFETY: the conditions stated just above hold.
-                    unsafe {
-                        let done =
-                            core::slice::from_raw_parts(batch.as_ptr() as *const TileArgs, len);
-                        run(done);
-                    }
-                    len = 0;
-                }
+        // The tile's pointers are valid as derived above and by the caller's contract
+        // until this function returns, and the batch runs before it does.
+        // SAFETY: the conditions stated just above hold.
+        unsafe {
+            match tiles {
+                PackedTiles::Each(tile) => tile(&args),
+                PackedTiles::Batch(batch) => batch.push(args),
             }
         }
+    }
+    if let PackedTiles::Batch(batch) = tiles {
+        // SAFETY: as above: every collected tile is still valid.
+        unsafe { batch.flush() };
     }
 }
 

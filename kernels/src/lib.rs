@@ -95,7 +95,7 @@ pub use stage::{DstType, OutputStage};
 pub use table::{
     run_gemm, APack, AddArgs, DepthwiseArgs, DepthwiseKernel, DepthwisePackArgs,
     ElementwiseKernels, GemmCall, GemmKernel, Indirect, OpsKernels, PackAArgs, PackAMode, PackArgs,
-    TileArgs, TileSession,
+    TileArgs, TileBatch, TileSession,
 };
 
 /// Every compiled GEMM kernel of this build, best first within each architecture.

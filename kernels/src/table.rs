@@ -416,22 +416,21 @@ pub(crate) const PAIR_MIN_TILES: usize = 8;
 /// reused by every panel: one base pointer and constant row offsets in the
 /// microkernel, the i8→u8 flip and the row sums done once instead of once per panel;
 /// (6) G = 2 when a tile row's output in one panel is at most half a cache line (u8/i8
-/// output with NR = 32), a panel is too large to stay in L1 anyway
-/// (`NR·K` > 40 KiB) and the block has at least 8 row
-/// tiles: the tile's two halves of each output line are then
-/// written back to back instead of a row block apart, when the line has long left L1
-/// (2048³ u8 on `avx512vnni`: 1.010× in alternated runs; writing the tiles to a small
-/// hot buffer instead of the output was 1.03–1.04×, so most of what the output's line
-/// pattern costs at a 2048-byte row stride remains; prefetching the lines did not help).
-/// (7) for a kernel with [`APack::b_block`] (AMX, whose tiles read A and B faster than
-/// L2 delivers them) whose packed A tile fits L1 (32 KiB) and whose
-/// row block is large (512 KiB), a group is
-/// `b_block` bytes of panels, so each A tile is read from L2 once per group and then
-/// from L1; when every panel fits one group, the blocks are single tiles (each packed
+/// output with NR = 32), a panel is too large to stay in L1 anyway (`NR·K` > 40 KiB)
+/// and the block has at least 8 row tiles: the tile's two halves of each output line
+/// are then written back to back instead of a row block apart, when the line has long
+/// left L1 (2048³ u8 on `avx512vnni`: 1.010× in alternated runs; writing the tiles to a
+/// small hot buffer instead of the output was 1.03–1.04×, so most of what the output's
+/// line pattern costs at a 2048-byte row stride remains; prefetching the lines did not
+/// help); (7) for a kernel with [`APack::b_block`] (AMX, whose tiles read A and B
+/// faster than L2 delivers them) whose packed A tile fits L1 (32 KiB) and whose row
+/// block holds at least 512 KiB of A, a group is `b_block` bytes of panels, so each A
+/// tile is read from L2 once per group and then from L1; when every panel fits one group, the blocks are single tiles (each packed
 /// just before its panels, as with a small B). On the development machine, AMX in
 /// alternated runs: 1024³ 1.18–1.25×, 2048×1024×4096 1.39–1.41×, 2048×512×4096 1.40×,
-/// 512×1024×4096 1.06×, 1024×512×2048 1.07–1.09×.
-/// The order changes nothing in the results.
+/// 512×1024×4096 1.06×, 1024×512×2048 1.07–1.09×; (8) a kernel with a session gets
+/// its tiles in batches ([`TileBatch`]), which it may overlap (AMX). The order changes
+/// nothing in the results.
 ///
 /// # Safety
 /// The CPU supports `kernel.isa`; `call.packed` was packed by `kernel.pack` for this K
@@ -489,10 +488,8 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
             (mc, if pair { 2 } else { 1 })
         }
     };
-    // A session that runs tiles in batches gets them RUN_BATCH at a time, in order.
-    let run = kernel.session.map(|session| session.run);
-    let mut batch = [const { core::mem::MaybeUninit::<TileArgs>::uninit() }; RUN_BATCH];
-    let mut len = 0;
+    // A session runs its tiles in batches.
+    let mut batch = kernel.session.as_ref().map(TileBatch::new);
     let tile = match kernel.session {
         Some(session) => {
             // SAFETY: the CPU supports the kernel's ISA (caller contract); `end` runs
@@ -547,27 +544,21 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
             let p1 = (p0 + group - 1).min(last);
             let mut i0 = r0;
             while i0 < r1 {
+                let rows = mr.min(r1 - i0);
                 for p in p0..=p1 {
                     // SAFETY: i0 < m and panel p overlaps the block (caller contract);
                     // the packed tile (i0 − r0)/mr exists when packing.
-                    let args =
-                        unsafe { tile_args(kernel, call, i0, mr.min(r1 - i0), p, source, r0) };
-                    match run {
-                        Some(run) => {
-                            batch[len].write(args);
-                            len += 1;
-                            if len == RUN_BATCH {
-                                // SAFETY: batch[..len] are written tiles of this call,
-                                // inside the session (`run` is the session's).
-                                unsafe { run_batch(run, &batch, len) };
-                                len = 0;
-                            }
+                    let args = unsafe { tile_args(kernel, call, i0, rows, p, source, r0) };
+                    // the tile's pointers are valid (`tile_args`) until this block's
+                    // tiles are flushed below; the CPU supports the kernel's ISA, and
+                    // the batch and `tile` are its session's inside the session, or
+                    // `tile` is its tile function.
+                    // SAFETY: the conditions stated just above hold.
+                    unsafe {
+                        match &mut batch {
+                            Some(batch) => batch.push(args),
+                            None => tile(&args),
                         }
-                        // the tile's pointers are valid (`tile_args`); the CPU supports
-                        // the kernel's ISA, and `tile` is its tile function or its
-                        // session's inside the session.
-                        // SAFETY: the conditions stated just above hold.
-                        None => unsafe { tile(&args) },
                     }
                 }
                 i0 += mr;
@@ -575,10 +566,9 @@ pub unsafe fn run_gemm(kernel: &GemmKernel, call: &GemmCall) {
             p0 = p1 + 1;
         }
         // The block's tiles are done before the next block is packed over them.
-        if let Some(run) = run {
+        if let Some(batch) = &mut batch {
             // SAFETY: as above.
-            unsafe { run_batch(run, &batch, len) };
-            len = 0;
+            unsafe { batch.flush() };
         }
         r0 = r1;
     }
@@ -616,32 +606,62 @@ enum ASource {
     },
 }
 
-const RUN_BATCH: usize = TileSession::RUN_BATCH;
-
 impl TileSession {
-    /// Tiles per [`TileSession::run`] call from [`run_gemm`]: the kernel may overlap
+    /// Tiles per [`TileSession::run`] call from a [`TileBatch`]: the kernel may overlap
     /// consecutive tiles of a batch (AMX: one tile's output stage with the next one's
     /// products), so only the last tile of each batch runs alone.
     pub const RUN_BATCH: usize = 32;
 }
 
-/// Runs the first `len` tiles of `batch` through a session's `run` (nothing when
-/// `len` is 0).
-///
-/// # Safety
-/// `batch[..len]` are initialised, each valid for the session's tile function, and the
-/// session is running on this thread.
-unsafe fn run_batch(
+/// Tiles collected for a session's [`TileSession::run`] and handed over
+/// [`TileSession::RUN_BATCH`] at a time, in order. Tiles still collected when it is
+/// dropped are not run: [`TileBatch::flush`] before the session ends, and before
+/// anything a collected tile reads (a packed A tile, say) is overwritten.
+pub struct TileBatch {
     run: unsafe fn(&[TileArgs]),
-    batch: &[core::mem::MaybeUninit<TileArgs>; RUN_BATCH],
+    tiles: [core::mem::MaybeUninit<TileArgs>; TileSession::RUN_BATCH],
     len: usize,
-) {
-    if len > 0 {
-        // SAFETY: the first `len` elements are initialised (contract), and
-        // `MaybeUninit<T>` has the layout of `T`.
-        let tiles = unsafe { core::slice::from_raw_parts(batch.as_ptr() as *const TileArgs, len) };
-        // SAFETY: forwarded contract.
-        unsafe { run(tiles) };
+}
+
+impl TileBatch {
+    /// An empty batch for `session`.
+    pub fn new(session: &TileSession) -> Self {
+        TileBatch {
+            run: session.run,
+            tiles: [const { core::mem::MaybeUninit::uninit() }; TileSession::RUN_BATCH],
+            len: 0,
+        }
+    }
+
+    /// Adds a tile, running the batch when it is full.
+    ///
+    /// # Safety
+    /// `args` is valid for the session's `tile` until the batch runs (what it points
+    /// to stays alive and unchanged), and the session is running on this thread.
+    pub unsafe fn push(&mut self, args: TileArgs) {
+        self.tiles[self.len].write(args);
+        self.len += 1;
+        if self.len == TileSession::RUN_BATCH {
+            // SAFETY: forwarded contract.
+            unsafe { self.flush() };
+        }
+    }
+
+    /// Runs the collected tiles (nothing when there are none).
+    ///
+    /// # Safety
+    /// As for [`TileBatch::push`], for every collected tile.
+    pub unsafe fn flush(&mut self) {
+        if self.len > 0 {
+            // SAFETY: the first `len` elements were written by `push`, and
+            // `MaybeUninit<T>` has the layout of `T`.
+            let tiles = unsafe {
+                core::slice::from_raw_parts(self.tiles.as_ptr() as *const TileArgs, self.len)
+            };
+            // SAFETY: forwarded contract.
+            unsafe { (self.run)(tiles) };
+            self.len = 0;
+        }
     }
 }
 

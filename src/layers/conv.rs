@@ -14,7 +14,7 @@ use crate::{
     QuantParams, Result, WeightLayout,
 };
 use core::ops::Range;
-use zeropoint_kernels::{Indirect, PackAArgs};
+use zeropoint_kernels::{Indirect, PackAArgs, TileBatch};
 
 /// Largest indirection list built at once for an implicit-GEMM range (a longer range is
 /// done in chunks, and its lists are not kept for the next call).
@@ -803,9 +803,11 @@ impl Conv2d {
         let session = kernel
             .session
             .filter(|_| matches!(mode, IndirectMode::Pack(_)));
-        let packed_tile = session.map_or(PackedTiles::Each(kernel.tile), |s| {
-            PackedTiles::Batch(s.run)
-        });
+        let mut packed_tiles = session
+            .as_ref()
+            .map_or(PackedTiles::Each(kernel.tile), |s| {
+                PackedTiles::Batch(TileBatch::new(s))
+            });
         let a_lines = kernel.a_tile_bytes(self.geom.kernel.0 * self.geom.kernel.1 * seg);
         if list.a_tile.len() < a_lines.div_ceil(64) {
             list.a_tile.resize(a_lines.div_ceil(64), Line([0; 64]));
@@ -922,15 +924,15 @@ impl Conv2d {
                             // (resized above), `rowsum` 64 ≥ m values.
                             // SAFETY: the conditions stated just above hold.
                             unsafe { pack(&ind, &args) };
-                            // `packed_tile` is the kernel's tile, or its session's run
-                            // inside the session begun above; the packed tile and its row sums
+                            // `packed_tiles` is the kernel's tile, or a batch of its
+                            // session inside the session begun above; the packed tile and its row sums
                             // were just written; `raw` and `dst` as for the indirect tile
                             // above.
                             // SAFETY: the conditions stated just above hold.
                             unsafe {
                                 packed_tile_rows(
                                     pw,
-                                    packed_tile,
+                                    &mut packed_tiles,
                                     raw,
                                     a_tile,
                                     rowsum.as_ptr(),
