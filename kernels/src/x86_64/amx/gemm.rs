@@ -28,11 +28,11 @@
 //!
 //! The tile configuration is loaded once per [`run_gemm`](crate::run_gemm) call (the
 //! table's [`TileSession`]) and the tile state released after its last tile; a tile
-//! called on its own loads and releases it itself. Inside the session the driver hands
-//! the tiles over in batches ([`TileSession::run`]): from K = 768 on, each tile's
-//! `tdpbusd` run while the previous tile's output stage runs on the vector units. Per tile, `ldtilecfg` and
+//! called on its own loads and releases it itself. Per tile, `ldtilecfg` and
 //! `tilerelease` cost 5–20 % of a GEMM (512³ +20 %, 1024³ +11 %, 2048³ +7 % without
-//! them, `zeropoint bench`).
+//! them, `zeropoint bench`). Inside the session the driver hands the tiles over in
+//! batches ([`TileSession::run`]): from K = 768 on, each tile's `tdpbusd` run while
+//! the previous tile's output stage runs on the vector units.
 //!
 //! Each `tdpbusd` does 16·16·64 = 16384 multiply-adds, exact: every dword of the result
 //! adds four u8×i8 products to the i32 accumulator with wrapping, the crate's
@@ -255,7 +255,8 @@ unsafe fn tile_vnni(args: &TileArgs) {
     }
 }
 
-/// A packed: the tile loop above ([`product`]), then the epilogue per 16 rows.
+/// A packed: the tile loop above ([`product`]), then the epilogue per 16 rows
+/// ([`finish`]).
 /// `IN_SESSION`: the configuration is loaded already and stays (else the tile loads it
 /// and releases the tile state at the end).
 ///
@@ -314,7 +315,7 @@ unsafe fn run_in_session(tiles: &[TileArgs]) {
     for (j, args) in tiles.iter().enumerate() {
         if args.a_packed && args.k < OVERLAP_MIN_K {
             if let Some(i) = pending.take() {
-                // SAFETY: as below: tile `i`'s products are all of `c[i & 1]`.
+                // SAFETY: as below: tile `i`'s products fill `c[i & 1]`.
                 unsafe { finish(&tiles[i], c[i & 1].assume_init_ref()) };
             }
             // SAFETY: forwarded contract (inside the session).
@@ -322,8 +323,8 @@ unsafe fn run_in_session(tiles: &[TileArgs]) {
             continue;
         }
         // Every tile satisfies the tile contract inside this session (caller contract);
-        // `product` wrote all of `c[i & 1]` for the pending tile `i`, and tile `j`
-        // writes the other buffer (`i = j − 1` whenever a tile is pending here).
+        // `products_store` wrote all of `c[i & 1]` for the pending tile `i`, and tile
+        // `j` stores to the other buffer (`i = j − 1` whenever a tile is pending here).
         // SAFETY: the conditions stated just above hold.
         unsafe {
             if args.a_packed {
@@ -344,7 +345,7 @@ unsafe fn run_in_session(tiles: &[TileArgs]) {
         }
     }
     if let Some(i) = pending {
-        // SAFETY: as in the loop: tile `i`'s products are all of `c[i & 1]`.
+        // SAFETY: as in the loop: tile `i`'s products fill `c[i & 1]`.
         unsafe { finish(&tiles[i], c[i & 1].assume_init_ref()) };
     }
 }
@@ -494,7 +495,12 @@ unsafe fn b_tail(args: &TileArgs, tail: &mut core::mem::MaybeUninit<Tail>) -> *m
 /// # Safety
 /// AVX-512F+BW present; `args` as for [`GemmKernel::tile`] (`rowsum` may be null when
 /// no B zero point is non-zero); `c` holds the tile's results.
-#[inline(always)]
+// Out of line: it holds the epilogue of every height and stage kind, and inlined into
+// each of its callers (the tiles and the overlapped run) it made the instrumented
+// fuzzing build of the kernels run past its bound; one call per tile costs nothing
+// next to the stage itself.
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn finish(args: &TileArgs, c: &Acc) {
     let es = {
         // SAFETY: the stage is valid (contract).
