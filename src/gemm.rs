@@ -315,7 +315,7 @@ fn gemm_range_unchecked_kernel<A: QType, O: OutType>(
         colcorr: b.colcorr.as_ptr(),
         col_begin: cols.start,
         col_end: cols.end,
-        stage: &raw,
+        stage: raw.raw(),
         dst: out.data.as_mut_ptr() as *mut u8,
         dst_stride: out.stride,
         pack_a: PackAMode::Auto,

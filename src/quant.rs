@@ -353,7 +353,7 @@ impl Engine {
             let dst = out.data[r * out.stride..r * out.stride + src.cols].as_mut_ptr() as *mut u8;
             // SAFETY: table chosen for this CPU; `raw` validated for `src.cols` columns and
             // borrows from `stage`; `dst` holds `src.cols` elements of O.
-            unsafe { (t.requantize_row)(row, &raw, dst) };
+            unsafe { (t.requantize_row)(row, raw.raw(), dst) };
         }
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! The safe output stage: what a GEMM (or [`crate::requantize`]) does with each i32
 //! accumulator before storing it (SPEC.md §5).
 
+use core::marker::PhantomData;
+
 use zeropoint_kernels::{DstType, QuantizedMultiplier, Scheme};
 
 use crate::params::{check_multiplier, check_scale};
@@ -165,8 +167,9 @@ impl<'a> OutputStage<'a> {
     }
 
     /// Validates the stage for `n` output columns of type `O` and returns the raw form
-    /// the kernels read, which borrows from `self`.
-    pub(crate) fn lower<O: OutType>(&self, n: usize) -> Result<zeropoint_kernels::OutputStage> {
+    /// the kernels read, which borrows from `self` (a per-tensor parameter is read from
+    /// inside `self`), so it cannot outlive it.
+    pub(crate) fn lower<O: OutType>(&self, n: usize) -> Result<Lowered<'_>> {
         let mut raw = zeropoint_kernels::OutputStage::i32_plain();
         raw.dst_type = O::DST;
         if let Some(b) = self.bias {
@@ -280,6 +283,28 @@ impl<'a> OutputStage<'a> {
                 }
             }
         }
-        Ok(raw)
+        Ok(Lowered {
+            raw,
+            _stage: PhantomData,
+        })
+    }
+}
+
+/// The raw output stage the kernels read, from [`OutputStage::lower`]. Its parameter
+/// pointers point into the stage it was lowered from — a per-tensor scale or multiplier
+/// into that [`OutputStage`] value itself — so it borrows the stage: lowering a
+/// temporary and keeping the result does not compile. (`Conv2d` once lowered each
+/// group's stage from a temporary slice of the caller's stage; its per-tensor
+/// multipliers were then read from freed stack memory, found by the `conv` fuzz target.)
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lowered<'s> {
+    raw: zeropoint_kernels::OutputStage,
+    _stage: PhantomData<&'s ()>,
+}
+
+impl Lowered<'_> {
+    /// The raw stage, valid while the borrow lasts.
+    pub(crate) fn raw(&self) -> &zeropoint_kernels::OutputStage {
+        &self.raw
     }
 }

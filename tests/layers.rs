@@ -914,6 +914,103 @@ fn depthwise_multiplier_matches_grouped_gemm() {
     assert!(checked > 0);
 }
 
+/// Per-tensor requantization parameters through every convolution path (implicit GEMM,
+/// grouped, im2col, one GEMM for 1×1, depthwise), every scheme, u8 and i8 output. The
+/// implicit GEMM once lowered each group's stage from a temporary and read per-tensor
+/// multipliers and scales from freed stack memory (found by the `conv` fuzz target:
+/// AMX gave 108 where the reference gives 255).
+#[test]
+fn conv2d_per_tensor_stages_on_every_path() {
+    let cases: Vec<(Nhwc, usize, Conv2dGeometry)> = vec![
+        (
+            Nhwc::new(1, 9, 8, 16),
+            20,
+            Conv2dGeometry::new(3, 3)
+                .with_stride(1, 2)
+                .with_padding([1; 4]),
+        ),
+        (
+            Nhwc::new(1, 7, 7, 16),
+            12,
+            Conv2dGeometry::new(3, 3)
+                .with_groups(2)
+                .with_padding([1; 4]),
+        ),
+        (Nhwc::new(1, 6, 7, 5), 9, Conv2dGeometry::new(3, 2)),
+        (Nhwc::new(2, 5, 5, 24), 40, Conv2dGeometry::new(1, 1)),
+        (
+            Nhwc::new(1, 6, 6, 8),
+            16,
+            Conv2dGeometry::new(3, 3)
+                .with_groups(8)
+                .with_padding([1; 4]),
+        ),
+    ];
+    let mut rng = Rng(0xc0de);
+    for (ci, (s, oc, g)) in cases.into_iter().enumerate() {
+        let k = g.kernel.0 * g.kernel.1 * (s.c / g.groups);
+        let w: Vec<i8> = (0..oc * k).map(|_| rng.u8() as i8).collect();
+        let zw = vec![0i8; oc];
+        let x: Vec<u8> = (0..s.numel().unwrap()).map(|_| rng.u8()).collect();
+        let zx = 117u8;
+        let (want, os) = ref_conv(&x, s, zx as i32, &w, &zw, oc, &g);
+        let bias: Vec<i32> = (0..oc).map(|o| o as i32 * 37 - 300).collect();
+        // Real multipliers that spread the accumulators over the whole output range.
+        let m = 4.0 / (k as f64 * 128.0 * 128.0).sqrt();
+        let qm = quantize_multiplier(m).unwrap();
+        let mf = m as f32;
+        for scheme in [
+            RequantScheme::Fp32,
+            RequantScheme::DoubleRounding,
+            RequantScheme::SingleRounding,
+        ] {
+            let requant = match scheme {
+                RequantScheme::Fp32 => Requantization::Fp32(PerChannel::Tensor(mf)),
+                RequantScheme::DoubleRounding => {
+                    Requantization::DoubleRounding(PerChannel::Tensor(qm))
+                }
+                RequantScheme::SingleRounding => {
+                    Requantization::SingleRounding(PerChannel::Tensor(qm))
+                }
+            };
+            for e in engines() {
+                let conv = Conv2d::from_quantized(
+                    &e,
+                    s.c,
+                    oc,
+                    g,
+                    &w,
+                    PerChannel::Tensor(0i8),
+                    PerChannel::Tensor(0.01f32),
+                    None,
+                )
+                .unwrap();
+                assert_eq!(conv.output_shape(s).unwrap(), os);
+                let what = |t: &str| format!("case {ci} {scheme:?} {t} on {:?}", e.isa());
+                let stage = OutputStage::quantized(requant, 100).with_bias(&bias);
+                let mut y = vec![0u8; want.len()];
+                conv.forward_with_stage(&x, s, zx, &stage, &mut y).unwrap();
+                let stage8 = OutputStage::quantized(requant, -20).with_bias(&bias);
+                let mut y8 = vec![0i8; want.len()];
+                conv.forward_with_stage(&x, s, zx, &stage8, &mut y8)
+                    .unwrap();
+                let m_eff = if scheme == RequantScheme::Fp32 {
+                    mf as f64
+                } else {
+                    m
+                };
+                for (i, &a) in want.iter().enumerate() {
+                    let acc = a.wrapping_add(bias[i % oc]);
+                    let u = ref_requant(scheme, acc, m_eff, 100, (0, 255));
+                    assert_eq!(y[i] as i32, u, "{} at {i}", what("u8"));
+                    let v = ref_requant(scheme, acc, m_eff, -20, (-128, 127));
+                    assert_eq!(y8[i] as i32, v, "{} at {i}", what("i8"));
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn conv2d_errors() {
     let e = Engine::global().unwrap();

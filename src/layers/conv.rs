@@ -781,8 +781,13 @@ impl Conv2d {
         } else {
             (bytes, xor, zx_byte)
         };
-        let raws = (0..g)
-            .map(|gi| slice_stage(stage, gi * ng..(gi + 1) * ng).lower::<O>(ng))
+        // Each group's stage, kept alive here: the lowered stages point into them.
+        let stages: Vec<OutputStage<'_>> = (0..g)
+            .map(|gi| slice_stage(stage, gi * ng..(gi + 1) * ng))
+            .collect();
+        let raws = stages
+            .iter()
+            .map(|st| st.lower::<O>(ng))
             .collect::<Result<Vec<_>>>()?;
         let list = &mut scratch.list;
         // Whole kernel rows as segments need one group and no horizontal dilation.
@@ -894,7 +899,7 @@ impl Conv2d {
                                 indirect_tile_rows(
                                     pw,
                                     tile,
-                                    raw,
+                                    raw.raw(),
                                     &ind,
                                     m,
                                     za,
@@ -933,7 +938,7 @@ impl Conv2d {
                                 packed_tile_rows(
                                     pw,
                                     &mut packed_tiles,
-                                    raw,
+                                    raw.raw(),
                                     a_tile,
                                     rowsum.as_ptr(),
                                     m,
