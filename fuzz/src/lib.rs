@@ -26,7 +26,7 @@
 //! Targets: [`quantize`] (quantize and dequantize, per tensor / axis / block),
 //! [`dynamic_quantize`], [`gemm`] (with every output stage and `gemm_range` splits),
 //! [`requantize`], [`params`] (constructors on arbitrary f32/f64 bit patterns),
-//! [`pack`].
+//! [`pack`], [`conv`] (`Conv2d` of every geometry, through whole and split forwards).
 
 use std::sync::OnceLock;
 
@@ -34,6 +34,7 @@ use zeropoint::kernels::scalar::reference::Int8;
 use zeropoint::kernels::DstType;
 use zeropoint::{variants, Engine, Isa, OutType, QType};
 
+pub mod conv;
 pub mod dynamic_quantize;
 pub mod gemm;
 pub mod pack;

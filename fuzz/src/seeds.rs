@@ -5,6 +5,7 @@
 //! `tests/corpus.rs` checks that the committed files are exactly these and that each
 //! passes its target.
 
+use crate::conv::ConvSpec;
 use crate::dynamic_quantize::DynamicSpec;
 use crate::gemm::GemmSpec;
 use crate::pack::PackSpec;
@@ -15,13 +16,14 @@ use crate::stage::StageSpec;
 use crate::{F32Params, Fill, Reader, Writer};
 
 /// The fuzz targets, as named in `Cargo.toml` and `fuzz_targets/`.
-pub const TARGETS: [&str; 6] = [
+pub const TARGETS: [&str; 7] = [
     "quantize",
     "dynamic_quantize",
     "gemm",
     "requantize",
     "params",
     "pack",
+    "conv",
 ];
 
 /// Runs target `name` on `data` (as the fuzz target does). Panics on an unknown name.
@@ -33,6 +35,7 @@ pub fn run_target(name: &str, data: &[u8]) {
         "requantize" => crate::requantize::run(data),
         "params" => crate::params::run(data),
         "pack" => crate::pack::run(data),
+        "conv" => crate::conv::run(data),
         other => panic!("unknown fuzz target {other:?}"),
     }
 }
@@ -52,6 +55,8 @@ pub enum Spec {
     Params(ParamsSpec),
     /// `pack`.
     Pack(PackSpec),
+    /// `conv`.
+    Conv(ConvSpec),
 }
 
 impl Spec {
@@ -64,6 +69,7 @@ impl Spec {
             Spec::Requantize(s) => crate::requantize::check(s),
             Spec::Params(s) => crate::params::check(s),
             Spec::Pack(s) => crate::pack::check(s),
+            Spec::Conv(s) => crate::conv::check(s),
         }
     }
 
@@ -76,6 +82,7 @@ impl Spec {
             Spec::Requantize(_) => "requantize",
             Spec::Params(_) => "params",
             Spec::Pack(_) => "pack",
+            Spec::Conv(_) => "conv",
         }
     }
 
@@ -89,6 +96,7 @@ impl Spec {
             Spec::Requantize(s) => s.encode(&mut w),
             Spec::Params(s) => s.encode(&mut w),
             Spec::Pack(s) => s.encode(&mut w),
+            Spec::Conv(s) => s.encode(&mut w),
         }
         w.0
     }
@@ -103,6 +111,7 @@ impl Spec {
             Spec::Requantize(_) => Spec::Requantize(RequantizeSpec::decode(r)),
             Spec::Params(_) => Spec::Params(ParamsSpec::decode(r)),
             Spec::Pack(_) => Spec::Pack(PackSpec::decode(r)),
+            Spec::Conv(_) => Spec::Conv(ConvSpec::decode(r)),
         }
     }
 }
@@ -809,6 +818,188 @@ fn pack_seeds() -> Vec<(&'static str, Spec)> {
     ]
 }
 
+fn conv_seeds() -> Vec<(&'static str, Spec)> {
+    // 9×8 u8 input, 16 → 20 channels, 3×3, padding 1: the implicit GEMM (16 input
+    // channels are whole K groups of every kernel).
+    let base = ConvSpec {
+        w_signed: true,
+        n: 1,
+        h: 9,
+        w: 8,
+        cin_g: 15,
+        cout_g: 19,
+        kernel: [3, 3],
+        stride: [1, 1],
+        dilation: [1, 1],
+        padding: [1, 1, 1, 1],
+        zx: 120,
+        zw_per_channel: true,
+        zw_fill: fill(RANDOM, 1),
+        x_fill: fill(BIASED, 2),
+        w_fill: fill(BIASED, 3),
+        out: 1, // u8
+        stage: StageSpec {
+            clamp_mode: 2, // ReLU
+            ..quantized(0, true)
+        },
+        split: 30,
+        ..ConvSpec::default()
+    };
+    let c = |name, s| (name, Spec::Conv(s));
+    vec![
+        c("implicit_3x3_u8_per_channel_relu", base),
+        // Per-tensor multipliers through the implicit GEMM: once read from freed stack
+        // memory (the stage of each group was lowered from a temporary).
+        c(
+            "per_tensor_double_rounding_implicit",
+            ConvSpec {
+                stride: [1, 2],
+                stage: StageSpec {
+                    clamp_mode: 2,
+                    bias_mode: 1,
+                    bias_fill: fill(I_SHIFTED, 13),
+                    ..quantized(1, false)
+                },
+                ..base
+            },
+        ),
+        c(
+            "i8_input_strided_dilated_double_rounding",
+            ConvSpec {
+                x_signed: true,
+                zx: 0xF6, // −10
+                stride: [2, 1],
+                dilation: [2, 2],
+                padding: [2, 1, 0, 3],
+                out: 2,
+                stage: quantized(1, true),
+                ..base
+            },
+        ),
+        c(
+            "im2col_grouped_odd_channels_i32",
+            ConvSpec {
+                groups: 1, // 2 groups
+                cin_g: 4,  // 5 channels each: no whole K groups
+                cout_g: 6, // 7 each
+                kernel: [5, 3],
+                stride: [1, 2],
+                out: 0,
+                stage: StageSpec::default(),
+                ..base
+            },
+        ),
+        c(
+            "depthwise_multiplier_u8_weights_single_rounding",
+            ConvSpec {
+                w_signed: false,
+                depthwise: true,
+                groups: 10, // 12 channels
+                cout_g: 1,  // multiplier 2
+                zw_per_channel: false,
+                stage: quantized(2, false),
+                ..base
+            },
+        ),
+        c(
+            "pointwise_direct_batch_f32",
+            ConvSpec {
+                n: 2,
+                kernel: [1, 1],
+                padding: [0; 4],
+                out: 3,
+                stage: StageSpec {
+                    kind: 2,
+                    per_channel: true,
+                    scales: gen(4),
+                    f32_bias_mode: 1,
+                    f32_bias: gen(5),
+                    ..StageSpec::default()
+                },
+                ..base
+            },
+        ),
+        c(
+            "deep_5x5_two_panels",
+            ConvSpec {
+                h: 12,
+                w: 12,
+                cin_g: 39,  // 40: K = 1000
+                cout_g: 39, // 40
+                kernel: [5, 5],
+                padding: [2, 2, 2, 2],
+                split: 70,
+                ..base
+            },
+        ),
+        c(
+            "extreme_operands",
+            ConvSpec {
+                zx: 0,
+                x_fill: fill(MAX, 0),
+                w_fill: fill(EXTREMES, 6),
+                zw_fill: fill(MAX, 0),
+                out: 0,
+                stage: StageSpec::default(),
+                ..base
+            },
+        ),
+        c(
+            "empty_input_all_padding",
+            ConvSpec {
+                h: 0,
+                padding: [2, 1, 2, 1],
+                ..base
+            },
+        ),
+        c("batch_zero", ConvSpec { n: 0, ..base }),
+        c(
+            "kernel_zero",
+            ConvSpec {
+                kernel: [0, 3],
+                ..base
+            },
+        ),
+        c(
+            "stride_zero",
+            ConvSpec {
+                stride: [1, 0],
+                ..base
+            },
+        ),
+        c(
+            "kernel_larger_than_padded_input",
+            ConvSpec {
+                h: 2,
+                kernel: [5, 3],
+                padding: [0, 1, 0, 1],
+                ..base
+            },
+        ),
+        c("input_short", ConvSpec { short: 13, ..base }),
+        c("weights_short", ConvSpec { short: 14, ..base }),
+        c("output_short", ConvSpec { short: 15, ..base }),
+        c(
+            "zero_points_wrong_count",
+            ConvSpec {
+                zw_len_delta: 14,
+                ..base
+            },
+        ),
+        c(
+            "output_zero_point_out_of_range",
+            ConvSpec {
+                stage: StageSpec {
+                    zp_mode: 3,
+                    zp_raw: 300,
+                    ..quantized(0, false)
+                },
+                ..base
+            },
+        ),
+    ]
+}
+
 /// Every seed: `(name, spec)`, the spec naming its target.
 pub fn seeds() -> Vec<(&'static str, Spec)> {
     let mut v = quant_seeds();
@@ -817,5 +1008,6 @@ pub fn seeds() -> Vec<(&'static str, Spec)> {
     v.extend(requantize_seeds());
     v.extend(params_seeds());
     v.extend(pack_seeds());
+    v.extend(conv_seeds());
     v
 }

@@ -118,6 +118,14 @@ const ERROR_SEEDS: &[(&str, &str)] = &[
     ("params", "negative_zero_and_negative"),
     ("pack", "buffer_short"),
     ("pack", "zero_points_wrong_count"),
+    ("conv", "kernel_zero"),
+    ("conv", "stride_zero"),
+    ("conv", "kernel_larger_than_padded_input"),
+    ("conv", "input_short"),
+    ("conv", "weights_short"),
+    ("conv", "output_short"),
+    ("conv", "zero_points_wrong_count"),
+    ("conv", "output_zero_point_out_of_range"),
 ];
 
 #[test]
