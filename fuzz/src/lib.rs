@@ -26,7 +26,8 @@
 //! Targets: [`quantize`] (quantize and dequantize, per tensor / axis / block),
 //! [`dynamic_quantize`], [`gemm`] (with every output stage and `gemm_range` splits),
 //! [`requantize`], [`params`] (constructors on arbitrary f32/f64 bit patterns),
-//! [`pack`], [`conv`] (`Conv2d` of every geometry, through whole and split forwards).
+//! [`pack`], [`conv`] (`Conv2d` of every geometry, through whole and split forwards),
+//! [`ops`] (QLinearAdd with broadcasting, max and global average pooling).
 
 use std::sync::OnceLock;
 
@@ -37,6 +38,7 @@ use zeropoint::{variants, Engine, Isa, OutType, QType};
 pub mod conv;
 pub mod dynamic_quantize;
 pub mod gemm;
+pub mod ops;
 pub mod pack;
 pub mod params;
 pub mod quantize;

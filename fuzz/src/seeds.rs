@@ -8,6 +8,7 @@
 use crate::conv::ConvSpec;
 use crate::dynamic_quantize::DynamicSpec;
 use crate::gemm::GemmSpec;
+use crate::ops::OpsSpec;
 use crate::pack::PackSpec;
 use crate::params::ParamsSpec;
 use crate::quantize::QuantizeSpec;
@@ -16,7 +17,7 @@ use crate::stage::StageSpec;
 use crate::{F32Params, Fill, Reader, Writer};
 
 /// The fuzz targets, as named in `Cargo.toml` and `fuzz_targets/`.
-pub const TARGETS: [&str; 7] = [
+pub const TARGETS: [&str; 8] = [
     "quantize",
     "dynamic_quantize",
     "gemm",
@@ -24,6 +25,7 @@ pub const TARGETS: [&str; 7] = [
     "params",
     "pack",
     "conv",
+    "ops",
 ];
 
 /// Runs target `name` on `data` (as the fuzz target does). Panics on an unknown name.
@@ -36,6 +38,7 @@ pub fn run_target(name: &str, data: &[u8]) {
         "params" => crate::params::run(data),
         "pack" => crate::pack::run(data),
         "conv" => crate::conv::run(data),
+        "ops" => crate::ops::run(data),
         other => panic!("unknown fuzz target {other:?}"),
     }
 }
@@ -57,6 +60,8 @@ pub enum Spec {
     Pack(PackSpec),
     /// `conv`.
     Conv(ConvSpec),
+    /// `ops`.
+    Ops(OpsSpec),
 }
 
 impl Spec {
@@ -70,6 +75,7 @@ impl Spec {
             Spec::Params(s) => crate::params::check(s),
             Spec::Pack(s) => crate::pack::check(s),
             Spec::Conv(s) => crate::conv::check(s),
+            Spec::Ops(s) => crate::ops::check(s),
         }
     }
 
@@ -83,6 +89,7 @@ impl Spec {
             Spec::Params(_) => "params",
             Spec::Pack(_) => "pack",
             Spec::Conv(_) => "conv",
+            Spec::Ops(_) => "ops",
         }
     }
 
@@ -97,6 +104,7 @@ impl Spec {
             Spec::Params(s) => s.encode(&mut w),
             Spec::Pack(s) => s.encode(&mut w),
             Spec::Conv(s) => s.encode(&mut w),
+            Spec::Ops(s) => s.encode(&mut w),
         }
         w.0
     }
@@ -112,6 +120,7 @@ impl Spec {
             Spec::Params(_) => Spec::Params(ParamsSpec::decode(r)),
             Spec::Pack(_) => Spec::Pack(PackSpec::decode(r)),
             Spec::Conv(_) => Spec::Conv(ConvSpec::decode(r)),
+            Spec::Ops(_) => Spec::Ops(OpsSpec::decode(r)),
         }
     }
 }
@@ -1000,6 +1009,125 @@ fn conv_seeds() -> Vec<(&'static str, Spec)> {
     ]
 }
 
+fn ops_seeds() -> Vec<(&'static str, Spec)> {
+    // add: [2, 3, 5] + [3, 1] (broadcast), simple scales; pools: 1×7×6×19 with a 3×3
+    // window, stride 2, padding 1.
+    let base = OpsSpec {
+        rank: [3, 2],
+        dims: [[0, 2, 3, 5], [0, 0, 3, 1]],
+        nhwc: [1, 7, 6, 19],
+        window: [3, 3],
+        stride: [2, 2],
+        padding: [1, 1, 1, 1],
+        scale_mode: [1, 1, 1],
+        scale_seed: [0, 1, 2],
+        zp: [128, 120, 100],
+        a_fill: fill(BIASED, 1),
+        b_fill: fill(BIASED, 2),
+        ..OpsSpec::default()
+    };
+    let o = |name, s| (name, Spec::Ops(s));
+    let max_pool = OpsSpec { op: 1, ..base };
+    let avg_pool = OpsSpec { op: 2, ..base };
+    vec![
+        o("add_broadcast_u8", base),
+        o(
+            "add_i8_relu6_scalar_operand",
+            OpsSpec {
+                signed: true,
+                rank: [4, 0],
+                dims: [[2, 3, 4, 33], [0; 4]],
+                zp: [0x80, 0x05, 0xF0],
+                activation: 2,
+                ..base
+            },
+        ),
+        o(
+            "add_extreme_scales_saturate",
+            OpsSpec {
+                rank: [1, 1],
+                dims: [[0, 0, 0, 5], [0, 0, 0, 5]],
+                scale_mode: [0, 0, 0],
+                scale_seed: [7, 8, 9],
+                a_fill: fill(EXTREMES, 3),
+                activation: 1,
+                ..base
+            },
+        ),
+        o(
+            "add_zero_size_axis",
+            OpsSpec {
+                dims: [[0, 0, 3, 5], [0, 0, 3, 1]],
+                ..base
+            },
+        ),
+        o(
+            "add_shapes_do_not_broadcast",
+            OpsSpec {
+                dims: [[0, 2, 3, 5], [0, 0, 4, 5]],
+                ..base
+            },
+        ),
+        o("add_output_short", OpsSpec { short: 15, ..base }),
+        o("max_pool_u8", max_pool),
+        o(
+            "max_pool_i8_extremes_no_padding",
+            OpsSpec {
+                signed: true,
+                padding: [0; 4],
+                stride: [1, 1],
+                a_fill: fill(EXTREMES, 4),
+                ..max_pool
+            },
+        ),
+        o(
+            "max_pool_padding_not_below_window",
+            OpsSpec {
+                padding: [3, 0, 0, 0],
+                ..max_pool
+            },
+        ),
+        o(
+            "max_pool_zero_stride",
+            OpsSpec {
+                stride: [0, 1],
+                ..max_pool
+            },
+        ),
+        o(
+            "max_pool_input_short",
+            OpsSpec {
+                short: 13,
+                ..max_pool
+            },
+        ),
+        o("global_avg_pool_u8", avg_pool),
+        o(
+            "global_avg_pool_i8_extreme_scales",
+            OpsSpec {
+                signed: true,
+                scale_mode: [0, 0, 0],
+                a_fill: fill(MAX, 0),
+                ..avg_pool
+            },
+        ),
+        o(
+            "global_avg_pool_empty_image",
+            OpsSpec {
+                nhwc: [1, 0, 6, 19],
+                ..avg_pool
+            },
+        ),
+        o(
+            "global_avg_pool_output_short",
+            OpsSpec {
+                short: 15,
+                ..avg_pool
+            },
+        ),
+    ]
+}
+
 /// Every seed: `(name, spec)`, the spec naming its target.
 pub fn seeds() -> Vec<(&'static str, Spec)> {
     let mut v = quant_seeds();
@@ -1009,5 +1137,6 @@ pub fn seeds() -> Vec<(&'static str, Spec)> {
     v.extend(params_seeds());
     v.extend(pack_seeds());
     v.extend(conv_seeds());
+    v.extend(ops_seeds());
     v
 }

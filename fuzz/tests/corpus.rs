@@ -126,6 +126,13 @@ const ERROR_SEEDS: &[(&str, &str)] = &[
     ("conv", "output_short"),
     ("conv", "zero_points_wrong_count"),
     ("conv", "output_zero_point_out_of_range"),
+    ("ops", "add_shapes_do_not_broadcast"),
+    ("ops", "add_output_short"),
+    ("ops", "max_pool_padding_not_below_window"),
+    ("ops", "max_pool_zero_stride"),
+    ("ops", "max_pool_input_short"),
+    ("ops", "global_avg_pool_empty_image"),
+    ("ops", "global_avg_pool_output_short"),
 ];
 
 #[test]
