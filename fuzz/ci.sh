@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 secs="${ZEROPOINT_FUZZ_SECONDS:-30}"
-targets=(quantize dynamic_quantize gemm requantize params pack conv ops)
+targets=(quantize dynamic_quantize gemm requantize params pack conv ops linear)
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/zeropoint-fuzz.XXXXXX")"
 
 echo "-- corpus replay: cargo test --manifest-path fuzz/Cargo.toml"

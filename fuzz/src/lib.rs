@@ -27,7 +27,8 @@
 //! [`dynamic_quantize`], [`gemm`] (with every output stage and `gemm_range` splits),
 //! [`requantize`], [`params`] (constructors on arbitrary f32/f64 bit patterns),
 //! [`pack`], [`conv`] (`Conv2d` of every geometry, through whole and split forwards),
-//! [`ops`] (QLinearAdd with broadcasting, max and global average pooling).
+//! [`ops`] (QLinearAdd with broadcasting, max and global average pooling), [`linear`]
+//! (`Linear` from f32 weights, static and dynamic forward).
 
 use std::sync::OnceLock;
 
@@ -38,6 +39,7 @@ use zeropoint::{variants, Engine, Isa, OutType, QType};
 pub mod conv;
 pub mod dynamic_quantize;
 pub mod gemm;
+pub mod linear;
 pub mod ops;
 pub mod pack;
 pub mod params;

@@ -8,6 +8,7 @@
 use crate::conv::ConvSpec;
 use crate::dynamic_quantize::DynamicSpec;
 use crate::gemm::GemmSpec;
+use crate::linear::LinearSpec;
 use crate::ops::OpsSpec;
 use crate::pack::PackSpec;
 use crate::params::ParamsSpec;
@@ -17,7 +18,7 @@ use crate::stage::StageSpec;
 use crate::{F32Params, Fill, Reader, Writer};
 
 /// The fuzz targets, as named in `Cargo.toml` and `fuzz_targets/`.
-pub const TARGETS: [&str; 8] = [
+pub const TARGETS: [&str; 9] = [
     "quantize",
     "dynamic_quantize",
     "gemm",
@@ -26,6 +27,7 @@ pub const TARGETS: [&str; 8] = [
     "pack",
     "conv",
     "ops",
+    "linear",
 ];
 
 /// Runs target `name` on `data` (as the fuzz target does). Panics on an unknown name.
@@ -39,6 +41,7 @@ pub fn run_target(name: &str, data: &[u8]) {
         "pack" => crate::pack::run(data),
         "conv" => crate::conv::run(data),
         "ops" => crate::ops::run(data),
+        "linear" => crate::linear::run(data),
         other => panic!("unknown fuzz target {other:?}"),
     }
 }
@@ -62,6 +65,8 @@ pub enum Spec {
     Conv(ConvSpec),
     /// `ops`.
     Ops(OpsSpec),
+    /// `linear`.
+    Linear(LinearSpec),
 }
 
 impl Spec {
@@ -76,6 +81,7 @@ impl Spec {
             Spec::Pack(s) => crate::pack::check(s),
             Spec::Conv(s) => crate::conv::check(s),
             Spec::Ops(s) => crate::ops::check(s),
+            Spec::Linear(s) => crate::linear::check(s),
         }
     }
 
@@ -90,6 +96,7 @@ impl Spec {
             Spec::Pack(_) => "pack",
             Spec::Conv(_) => "conv",
             Spec::Ops(_) => "ops",
+            Spec::Linear(_) => "linear",
         }
     }
 
@@ -105,6 +112,7 @@ impl Spec {
             Spec::Pack(s) => s.encode(&mut w),
             Spec::Conv(s) => s.encode(&mut w),
             Spec::Ops(s) => s.encode(&mut w),
+            Spec::Linear(s) => s.encode(&mut w),
         }
         w.0
     }
@@ -121,6 +129,7 @@ impl Spec {
             Spec::Pack(_) => Spec::Pack(PackSpec::decode(r)),
             Spec::Conv(_) => Spec::Conv(ConvSpec::decode(r)),
             Spec::Ops(_) => Spec::Ops(OpsSpec::decode(r)),
+            Spec::Linear(_) => Spec::Linear(LinearSpec::decode(r)),
         }
     }
 }
@@ -1128,6 +1137,70 @@ fn ops_seeds() -> Vec<(&'static str, Spec)> {
     ]
 }
 
+fn linear_seeds() -> Vec<(&'static str, Spec)> {
+    // 5 rows, 37 → 19 features, finite weights of every magnitude, a bias, u8 → u8.
+    let base = LinearSpec {
+        k: 37,
+        n: 19,
+        m: 5,
+        w_fill: fill(F_MAGNITUDES, 1),
+        bias_mode: 1,
+        bias_fill: fill(F_TIES, 2),
+        scale_mode: [1, 1],
+        scale_seed: [1, 0],
+        zp: [128, 120],
+        x_fill: fill(BIASED, 3),
+        f_fill: fill(F_TIES, 4),
+        ..LinearSpec::default()
+    };
+    let l = |name, s| (name, Spec::Linear(s));
+    vec![
+        l("per_channel_symmetric_fp32_u8", base),
+        l(
+            "per_tensor_asymmetric_double_rounding_i8_relu6",
+            LinearSpec {
+                scheme: 3,
+                x_signed: true,
+                y_signed: true,
+                zp: [0xF0, 0x05],
+                requant: 1,
+                activation: 2,
+                w_fill: fill(F_TIES, 8),
+                ..base
+            },
+        ),
+        l(
+            "single_rounding_multiplier_out_of_range",
+            LinearSpec {
+                scheme: 2,
+                scale_mode: [0, 0],
+                scale_seed: [11, 12],
+                requant: 2,
+                activation: 1,
+                w_fill: fill(F_TIES, 5),
+                bias_mode: 0,
+                ..base
+            },
+        ),
+        l(
+            "dynamic_input_with_specials",
+            LinearSpec {
+                f_fill: fill(F_SPECIAL, 6),
+                ..base
+            },
+        ),
+        l("batch_zero", LinearSpec { m: 0, ..base }),
+        l("no_input_features", LinearSpec { k: 0, ..base }),
+        l(
+            "non_finite_weights",
+            LinearSpec {
+                w_fill: fill(F_SPECIAL, 7),
+                ..base
+            },
+        ),
+    ]
+}
+
 /// Every seed: `(name, spec)`, the spec naming its target.
 pub fn seeds() -> Vec<(&'static str, Spec)> {
     let mut v = quant_seeds();
@@ -1138,5 +1211,6 @@ pub fn seeds() -> Vec<(&'static str, Spec)> {
     v.extend(pack_seeds());
     v.extend(conv_seeds());
     v.extend(ops_seeds());
+    v.extend(linear_seeds());
     v
 }

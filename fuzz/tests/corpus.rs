@@ -133,6 +133,10 @@ const ERROR_SEEDS: &[(&str, &str)] = &[
     ("ops", "max_pool_input_short"),
     ("ops", "global_avg_pool_empty_image"),
     ("ops", "global_avg_pool_output_short"),
+    ("linear", "no_input_features"),
+    ("linear", "non_finite_weights"),
+    ("linear", "dynamic_input_with_specials"),
+    ("linear", "single_rounding_multiplier_out_of_range"),
 ];
 
 #[test]
