@@ -202,7 +202,7 @@ pub fn main(args: &[String]) -> ExitCode {
     let dw_variants: Vec<_> = all.iter().filter(|v| v.op == OpKind::Depthwise).collect();
     let total = 2
         + GEMM_SHAPES.len() * (gemm_variants.len() + 1)
-        + 1
+        + 2
         + 3 * PACK_SHAPES.len() * gemm_variants.len()
         + ELEM_SHAPES.len() * elem_variants.len()
         + gemm_variants.len()
@@ -358,8 +358,10 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 
     // 2b. GEMV with weights larger than the last-level cache (the shapes above fit in
-    // a large LLC): the best GEMM variant against the measured read bandwidth.
-    if let (Some(best), Some(l)) = (gemm_variants.first(), llc) {
+    // a large LLC), against the measured read bandwidth: the best GEMM variant, and the
+    // best one without AMX tiles when that is another one (the variants of `gemm_mt`;
+    // the x86_64 targets are stated for AVX-512 VNNI, which AMX outranks).
+    if let Some(l) = llc {
         let k = 32768;
         let target = (2 * l).clamp(256 << 20, 1 << 30) as usize;
         let n = (target / k).div_ceil(32) * 32;
@@ -369,38 +371,48 @@ pub fn main(args: &[String]) -> ExitCode {
             k,
             n,
         };
-        let id = format!("gemv_dram/{}/{}", best.name, shape.label());
-        if opts.wants(&id) {
+        let wanted: Vec<_> = gemm_variants
+            .iter()
+            .filter(|v| mt_variants.contains(&v.name))
+            .filter(|v| opts.wants(&format!("gemv_dram/{}/{}", v.name, shape.label())))
+            .collect();
+        // One set of operands (a gigabyte of weights, at most) for all of them.
+        let inputs = (!wanted.is_empty()).then(|| GemmInputs::new(shape));
+        for (v, inputs) in wanted.iter().zip(inputs.iter().cycle()) {
+            let id = format!("gemv_dram/{}/{}", v.name, shape.label());
             progress.step(&id);
-            match engine_for(best) {
-                Ok(engine) => {
-                    let inputs = GemmInputs::new(shape);
-                    match GemmRun::new(engine, &inputs) {
-                        Ok(mut run) => {
-                            let timing = time(budget, || run.run());
-                            let mut row = Row {
-                                op: "gemv_dram",
-                                variant: best.name.to_string(),
-                                isa: Some(best.isa),
-                                shape: shape.label(),
-                                timing,
-                                ops: Some(shape.ops()),
-                                bytes: Some(shape.weight_bytes()),
-                                gops_unit: false,
-                                pct: None,
-                                paired_peak: None,
-                                fits_llc: Some(false),
-                            };
-                            row.pct = row
-                                .gb_per_s()
-                                .map(|g| (100.0 * g / bw, Limit::ReadBandwidth));
-                            rows.push(row);
-                        }
-                        Err(e) => skip(&mut progress, id, format!("packing failed: {e}")),
-                    }
+            let engine = match engine_for(v) {
+                Ok(e) => e,
+                Err(why) => {
+                    skip(&mut progress, id, why);
+                    continue;
                 }
-                Err(why) => skip(&mut progress, id, why),
-            }
+            };
+            let mut run = match GemmRun::new(engine, inputs) {
+                Ok(r) => r,
+                Err(e) => {
+                    skip(&mut progress, id, format!("packing failed: {e}"));
+                    continue;
+                }
+            };
+            let timing = time(budget, || run.run());
+            let mut row = Row {
+                op: "gemv_dram",
+                variant: v.name.to_string(),
+                isa: Some(v.isa),
+                shape: shape.label(),
+                timing,
+                ops: Some(shape.ops()),
+                bytes: Some(shape.weight_bytes()),
+                gops_unit: false,
+                pct: None,
+                paired_peak: None,
+                fits_llc: Some(false),
+            };
+            row.pct = row
+                .gb_per_s()
+                .map(|g| (100.0 * g / bw, Limit::ReadBandwidth));
+            rows.push(row);
         }
     }
 
