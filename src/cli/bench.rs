@@ -376,43 +376,45 @@ pub fn main(args: &[String]) -> ExitCode {
             .filter(|v| mt_variants.contains(&v.name))
             .filter(|v| opts.wants(&format!("gemv_dram/{}/{}", v.name, shape.label())))
             .collect();
-        // One set of operands (a gigabyte of weights, at most) for all of them.
-        let inputs = (!wanted.is_empty()).then(|| GemmInputs::new(shape));
-        for (v, inputs) in wanted.iter().zip(inputs.iter().cycle()) {
-            let id = format!("gemv_dram/{}/{}", v.name, shape.label());
-            progress.step(&id);
-            let engine = match engine_for(v) {
-                Ok(e) => e,
-                Err(why) => {
-                    skip(&mut progress, id, why);
-                    continue;
-                }
-            };
-            let mut run = match GemmRun::new(engine, inputs) {
-                Ok(r) => r,
-                Err(e) => {
-                    skip(&mut progress, id, format!("packing failed: {e}"));
-                    continue;
-                }
-            };
-            let timing = time(budget, || run.run());
-            let mut row = Row {
-                op: "gemv_dram",
-                variant: v.name.to_string(),
-                isa: Some(v.isa),
-                shape: shape.label(),
-                timing,
-                ops: Some(shape.ops()),
-                bytes: Some(shape.weight_bytes()),
-                gops_unit: false,
-                pct: None,
-                paired_peak: None,
-                fits_llc: Some(false),
-            };
-            row.pct = row
-                .gb_per_s()
-                .map(|g| (100.0 * g / bw, Limit::ReadBandwidth));
-            rows.push(row);
+        if !wanted.is_empty() {
+            // One set of operands (a gigabyte of weights, at most) for all of them.
+            let inputs = GemmInputs::new(shape);
+            for v in &wanted {
+                let id = format!("gemv_dram/{}/{}", v.name, shape.label());
+                progress.step(&id);
+                let engine = match engine_for(v) {
+                    Ok(e) => e,
+                    Err(why) => {
+                        skip(&mut progress, id, why);
+                        continue;
+                    }
+                };
+                let mut run = match GemmRun::new(engine, &inputs) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        skip(&mut progress, id, format!("packing failed: {e}"));
+                        continue;
+                    }
+                };
+                let timing = time(budget, || run.run());
+                let mut row = Row {
+                    op: "gemv_dram",
+                    variant: v.name.to_string(),
+                    isa: Some(v.isa),
+                    shape: shape.label(),
+                    timing,
+                    ops: Some(shape.ops()),
+                    bytes: Some(shape.weight_bytes()),
+                    gops_unit: false,
+                    pct: None,
+                    paired_peak: None,
+                    fits_llc: Some(false),
+                };
+                row.pct = row
+                    .gb_per_s()
+                    .map(|g| (100.0 * g / bw, Limit::ReadBandwidth));
+                rows.push(row);
+            }
         }
     }
 
