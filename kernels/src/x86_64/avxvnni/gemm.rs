@@ -20,9 +20,9 @@
 //! Optimisations: (1) 12 accumulators reuse each B load 6 times and each broadcast
 //! twice; (2) one group per iteration: unrolling by two needs 4 live B vectors, 17
 //! registers in all, and the spills cost more than the loop overhead saved; (3) the
-//! tile height is a const generic (1..=6, u8/i8 A), so no branch
-//! is left in the loop; (4) software prefetch of B: full tiles fetch the next panel
-//! into L2, tiles of 2–5 rows the line 2 KiB ahead. Exact: `vpdpbusd` adds four u8×i8 products (each within
+//! tile height is a const generic (1..=6, u8/i8 A), so no branch is left in the loop;
+//! (4) software prefetch of B: full tiles fetch the next panel into L2, tiles of 2–5
+//! rows the line 2 KiB ahead. Exact: `vpdpbusd` adds four u8×i8 products (each within
 //! ±32640, the sum within i32) to the accumulator with wrapping, which is the crate's
 //! wrapping i32 arithmetic; no `vpmaddubsw` saturation anywhere.
 
